@@ -1,0 +1,72 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "../logger.js";
+import { peerAddress } from "../peer.js";
+
+// Codes that describe the caller's request or the call's fate, not a fault
+// of this server: logged as warnings. Everything else is an error.
+const clientCodes = new Set([
+  Code.Canceled,
+  Code.InvalidArgument,
+  Code.DeadlineExceeded,
+  Code.NotFound,
+  Code.AlreadyExists,
+  Code.PermissionDenied,
+  Code.ResourceExhausted,
+  Code.FailedPrecondition,
+  Code.OutOfRange,
+  Code.Unauthenticated,
+]);
+
+/**
+ * Logs every call's outcome: failures always (warn for the caller's errors,
+ * error with the cause for the server's), successes at debug level with
+ * their duration. Streams are logged when they end.
+ */
+export function loggingInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const done = (error?: unknown) => {
+      const ms = Math.round((performance.now() - started) * 1000) / 1000;
+      if (error === undefined) {
+        if (logger.isLevelEnabled("debug")) {
+          logger.debug({ rpc, protocol: req.header.get("content-type"), ms }, "rpc ok");
+        }
+        return;
+      }
+      const err = ConnectError.from(error);
+      const fields = { rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(req.contextValues), ms };
+      if (clientCodes.has(err.code)) {
+        logger.warn(fields, "rpc failed");
+      } else {
+        // A non-ConnectError is a handler bug; the caller only sees "internal error".
+        logger.error({ ...fields, err: error instanceof ConnectError ? err.cause ?? err : error }, "rpc failed");
+      }
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        done();
+        return res;
+      }
+      return { ...res, message: observeStream(res.message, done) };
+    } catch (e) {
+      done(e);
+      throw e;
+    }
+  };
+}
+
+async function* observeStream<T>(messages: AsyncIterable<T>, done: (error?: unknown) => void): AsyncIterable<T> {
+  let outcome: { error?: unknown } | undefined;
+  try {
+    yield* messages;
+    outcome = {};
+  } catch (e) {
+    outcome = { error: e };
+    throw e;
+  } finally {
+    // Neither finished nor threw: the consumer stopped early (the call was cancelled).
+    done(outcome ? outcome.error : new ConnectError("stream stopped early", Code.Canceled));
+  }
+}

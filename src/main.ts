@@ -1,0 +1,77 @@
+import { constants } from "node:os";
+import { parseConfig, usage } from "./config.js";
+import { formatListenAddress } from "./listen-address.js";
+import { createLogger } from "./logger.js";
+import { createHealthStatus, routes, servedServices } from "./routes.js";
+import { startServer } from "./server.js";
+import { passThrough } from "./tyk/dispatch-handler.js";
+import { MemoryUserStore } from "./users/memory-user-store.js";
+
+// The server process: configuration, logging, serving, and signal handling.
+
+let config;
+try {
+  config = parseConfig(process.argv.slice(2), process.env);
+} catch (e) {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\nRun with --help for the options.\n`);
+  process.exit(2);
+}
+if (config === undefined) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+
+const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+
+// Nothing may take the process down silently: say why, then exit non-zero.
+process.on("uncaughtException", (err) => {
+  logger.fatal({ err }, "uncaught exception: exiting");
+  process.exit(1);
+});
+process.on("unhandledRejection", (reason) => {
+  logger.fatal({ err: reason }, "unhandled promise rejection: exiting");
+  process.exit(1);
+});
+
+const health = createHealthStatus();
+const server = await startServer({
+  listen: config.listen,
+  logger,
+  maxMessageBytes: config.maxMessageBytes,
+  routes: routes({ logger, health, userStore: new MemoryUserStore(), dispatch: passThrough }),
+}).catch((err: unknown) => {
+  logger.fatal({ err }, "cannot listen");
+  process.exit(1);
+});
+
+logger.info(
+  {
+    addresses: server.addresses.map(formatListenAddress),
+    services: servedServices.map((s) => s.typeName),
+    pid: process.pid,
+  },
+  "server listening",
+);
+
+let stopping = false;
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    logger.warn({ signal }, "second signal: exiting now");
+    process.exit(128 + constants.signals[signal]);
+  }
+  stopping = true;
+  logger.info({ signal, gracePeriodMs: config.gracePeriodMs }, "shutting down: draining in-flight calls");
+  health.shutdown();
+  server.drain(config.gracePeriodMs).then(
+    ({ forced }) => {
+      logger.info({ forced }, "server stopped");
+      process.exit(0);
+    },
+    (err: unknown) => {
+      logger.fatal({ err }, "shutdown failed");
+      process.exit(1);
+    },
+  );
+};
+process.on("SIGTERM", onSignal);
+process.on("SIGINT", onSignal);

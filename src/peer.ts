@@ -1,0 +1,9 @@
+import { createContextKey, type ContextValues } from "@connectrpc/connect";
+
+/** Context value: the caller's address ("ip:port", or the unix socket path). */
+export const kPeer = createContextKey<string | undefined>(undefined, { description: "peer address" });
+
+/** The caller's address recorded for this call, if known. */
+export function peerAddress(values: ContextValues): string | undefined {
+  return values.get(kPeer);
+}

@@ -1,0 +1,132 @@
+import * as http2 from "node:http2";
+import { once } from "node:events";
+import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { rejectExpiredDeadline } from "./interceptors/expired-deadline.js";
+import { loggingInterceptor } from "./interceptors/logging.js";
+import { formatListenAddress, type ListenAddress } from "./listen-address.js";
+import type { Logger } from "./logger.js";
+import { kPeer } from "./peer.js";
+
+/** How to build and bind the server. */
+export interface ServerOptions {
+  readonly listen: readonly ListenAddress[];
+  readonly routes: (router: ConnectRouter) => void;
+  readonly logger: Logger;
+  /** Largest request message; larger ones get RESOURCE_EXHAUSTED. */
+  readonly maxMessageBytes: number;
+}
+
+/** A bound server. */
+export interface RunningServer {
+  /** The addresses actually bound (port 0 resolved to the real port). */
+  readonly addresses: readonly ListenAddress[];
+  /**
+   * Graceful stop: stops accepting connections, sends GOAWAY on every open
+   * one and lets in-flight calls finish. Calls still running after `graceMs`
+   * are ended with UNAVAILABLE and their connections closed. Resolves once
+   * every connection is gone; `forced` tells whether the grace period ran out.
+   */
+  drain(graceMs: number): Promise<{ forced: boolean }>;
+}
+
+// After the grace period, how long cut-off calls get to send their trailers
+// before their connections are destroyed.
+const abortFlushMs = 500;
+
+/**
+ * Serves the routes over h2c (HTTP/2 without TLS, what Tyk Gateway dials) on
+ * every listen address. gRPC, gRPC-Web and Connect are all served.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { logger } = options;
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: options.routes,
+    readMaxBytes: options.maxMessageBytes,
+    interceptors: [loggingInterceptor(logger)],
+    requestGate: rejectExpiredDeadline,
+    shutdownSignal: shutdown.signal,
+    contextValues: (req) => createContextValues().set(kPeer, peerOf(req.socket)),
+  });
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let draining = false;
+  const servers: http2.Http2Server[] = [];
+  const addresses: ListenAddress[] = [];
+  for (const address of options.listen) {
+    const server = http2.createServer(handler);
+    server.on("session", (session) => {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+      // Connection-level failures (resets, protocol errors) concern one peer only.
+      session.on("error", (err) => logger.warn({ err, peer: peerOf(session.socket) }, "http2 session error"));
+      if (draining) {
+        session.close();
+      }
+    });
+    addresses.push(await listen(server, address, logger));
+    servers.push(server);
+  }
+
+  return {
+    addresses,
+    async drain(graceMs) {
+      draining = true;
+      const closed = Promise.all(servers.map((s) => once(s, "close")));
+      servers.forEach((s) => s.close());
+      sessions.forEach((s) => s.close());
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)));
+      const forced = await Promise.race([closed.then(() => false), expired]);
+      clearTimeout(timer);
+      if (forced) {
+        logger.warn({ graceMs, openConnections: sessions.size }, "grace period over: ending the remaining calls");
+        shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
+        await Promise.race([closed, new Promise((r) => setTimeout(r, abortFlushMs))]);
+        sessions.forEach((s) => s.destroy());
+        await closed;
+      }
+      return { forced };
+    },
+  };
+}
+
+async function listen(server: http2.Http2Server, address: ListenAddress, logger: Logger): Promise<ListenAddress> {
+  const bind = (options: { host: string; port: number } | { path: string }) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  if (address.kind === "unix") {
+    await bind({ path: address.path });
+    return address;
+  }
+  try {
+    await bind({ host: address.host, port: address.port });
+  } catch (e) {
+    // The default "::" fails on hosts without IPv6; all IPv4 interfaces is what was meant.
+    if (address.host !== "::" || (e as NodeJS.ErrnoException).code !== "EAFNOSUPPORT") {
+      throw e;
+    }
+    logger.warn("IPv6 is not available: listening on 0.0.0.0 instead of [::]");
+    await bind({ host: "0.0.0.0", port: address.port });
+  }
+  const bound = server.address();
+  if (bound === null || typeof bound === "string") {
+    throw new Error(`no TCP address after listening on ${formatListenAddress(address)}`);
+  }
+  return { kind: "tcp", host: bound.address, port: bound.port };
+}
+
+function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined): string | undefined {
+  if (socket?.remoteAddress === undefined) {
+    return undefined; // unix socket peers have no address
+  }
+  return socket.remoteAddress.includes(":")
+    ? `[${socket.remoteAddress}]:${socket.remotePort}`
+    : `${socket.remoteAddress}:${socket.remotePort}`;
+}

@@ -1,0 +1,83 @@
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Users } from "../../gen/users_pb.js";
+import type { GetUsersRequest, User } from "../../gen/users_types_pb.js";
+import type { Logger } from "../logger.js";
+import { metadataForLog } from "../metadata.js";
+import { hashPassword } from "../users/password.js";
+import { UsernameTakenError, type StoredUser, type UserStore } from "../users/user-store.js";
+import { validateEmail, validateUsername } from "../users/validate.js";
+
+/**
+ * The tutorials' Users service (`/Users/CreateUser`, `/Users/GetUsers`),
+ * backed by a UserStore.
+ */
+export function createUsersService(store: UserStore, logger: Logger): ServiceImpl<typeof Users> {
+  return {
+    async createUser(req, ctx) {
+      // The tutorial server prints the call metadata; we log it, minus credentials.
+      logger.info({ rpc: "Users/CreateUser", metadata: metadataForLog(ctx.requestHeader) }, "create user");
+      const username = validateUsername(req.username);
+      const email = req.email === "" ? undefined : validateEmail(req.email);
+      const passwordHash = req.password === "" ? undefined : await hashPassword(req.password);
+      try {
+        const user = await store.create({ username, ...(email && { email }), ...(passwordHash && { passwordHash }) });
+        logger.info({ rpc: "Users/CreateUser", userId: user.id, username }, "user created");
+        return { user: toUser(user) };
+      } catch (e) {
+        if (e instanceof UsernameTakenError) {
+          throw new ConnectError(e.message, Code.AlreadyExists);
+        }
+        throw e;
+      }
+    },
+
+    async *getUsers(req, ctx) {
+      if (req.user.length === 0) {
+        for await (const user of store.list(ctx.signal)) {
+          yield { user: toUser(user) };
+        }
+        return;
+      }
+      const wanted = checkRequested(req);
+      for (const want of wanted) {
+        const user = await find(store, want);
+        if (user === undefined) {
+          throw new ConnectError(`user ${describe(want)} not found`, Code.NotFound);
+        }
+        throwIfEnded(ctx);
+        yield { user: toUser(user) };
+      }
+    },
+  };
+}
+
+function toUser(user: StoredUser) {
+  return { username: user.username, userId: user.id };
+}
+
+// Rejects the whole request up front when an entry names nobody, rather than
+// streaming part of the answer before saying the request was malformed.
+function checkRequested(req: GetUsersRequest): User[] {
+  req.user.forEach((u, i) => {
+    if (u.userId === 0 && u.username === "") {
+      throw new ConnectError(`user[${i}] needs a user_id or a username`, Code.InvalidArgument);
+    }
+  });
+  return req.user;
+}
+
+function find(store: UserStore, want: User): Promise<StoredUser | undefined> {
+  return want.userId !== 0 ? store.findById(want.userId) : store.findByUsername(want.username);
+}
+
+function describe(want: User): string {
+  return want.userId !== 0 ? `with user_id ${want.userId}` : `"${want.username}"`;
+}
+
+// Stops a stream as soon as the client cancelled or the deadline passed,
+// with the reason the framework recorded (CANCELED / DEADLINE_EXCEEDED).
+function throwIfEnded(ctx: HandlerContext): void {
+  if (ctx.signal.aborted) {
+    throw ConnectError.from(ctx.signal.reason);
+  }
+}

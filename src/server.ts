@@ -7,6 +7,7 @@ import { loggingInterceptor } from "./interceptors/logging.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import type { Logger } from "./logger.js";
 import { kPeer } from "./peer.js";
+import { unknownMethod } from "./unknown-method.js";
 
 /** How to build and bind the server. */
 export interface ServerOptions {
@@ -47,6 +48,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     interceptors: [loggingInterceptor(logger)],
     requestGate: rejectExpiredDeadline,
     shutdownSignal: shutdown.signal,
+    fallback: unknownMethod,
     contextValues: (req) => createContextValues().set(kPeer, peerOf(req.socket)),
   });
 

@@ -1,0 +1,14 @@
+import { readFileSync } from "node:fs";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { ObjectSchema, type Object$ } from "../../gen/coprocess_object_pb.js";
+import { repoPath } from "./paths.js";
+
+/** The Tyk article's grpcurl test Object (a Pre hook), as proto3 JSON. */
+export const articleObjectJson = JSON.parse(
+  readFileSync(repoPath("test", "fixtures", "tyk-article-pre-object.json"), "utf8"),
+) as JsonValue;
+
+/** The same Object as a protobuf-es message. */
+export function articleObject(): Object$ {
+  return fromJson(ObjectSchema, articleObjectJson);
+}

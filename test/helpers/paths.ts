@@ -1,0 +1,13 @@
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+
+/** The repository root (tests run from dist/test/, two levels below). */
+export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** Absolute path of a file in the repository. */
+export function repoPath(...parts: string[]): string {
+  return join(repoRoot, ...parts);
+}
+
+/** The buf binary installed from npm. */
+export const bufBin = repoPath("node_modules", ".bin", "buf");

@@ -1,0 +1,51 @@
+import * as http2 from "node:http2";
+
+/** Everything a raw gRPC call got back. */
+export interface RawResponse {
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly trailers: http2.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** Frames a message: flag byte 0 (uncompressed), 4-byte big-endian length, bytes. */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
+}
+
+/**
+ * Sends one request on a plain node:http2 connection with exactly the
+ * headers given (no gRPC library in between), and collects the answer.
+ */
+export async function rawGrpcCall(
+  baseUrl: string,
+  path: string,
+  body: Uint8Array,
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<RawResponse> {
+  const session = http2.connect(baseUrl);
+  try {
+    return await new Promise<RawResponse>((resolve, reject) => {
+      session.on("error", reject);
+      const req = session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": "application/grpc",
+        te: "trailers",
+        ...headers,
+      });
+      let responseHeaders: http2.IncomingHttpHeaders = {};
+      let trailers: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      req.on("response", (h) => (responseHeaders = h));
+      req.on("trailers", (t) => (trailers = t));
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => resolve({ headers: responseHeaders, trailers, body: Buffer.concat(chunks) }));
+      req.on("error", reject);
+      req.end(body);
+    });
+  } finally {
+    session.close();
+  }
+}

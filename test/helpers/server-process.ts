@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { repoPath } from "./paths.js";
+
+/** One JSON log line of the server. */
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+/** A running server process started from the compiled entry point. */
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  /** `http://127.0.0.1:PORT` */
+  readonly baseUrl: string;
+  /** `127.0.0.1:PORT` */
+  readonly address: string;
+  /** Every stdout line so far, parsed (non-JSON lines as `{ raw }`). */
+  readonly lines: LogLine[];
+  /** Raw stdout so far. */
+  stdout(): string;
+  /** Resolves with the first log line (past or future) matching `pred`. */
+  waitForLog(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+// A test that fails half-way must not leave servers behind.
+process.on("exit", () => running.forEach((c) => c.kill("SIGKILL")));
+
+/**
+ * Starts `node dist/src/main.js` on 127.0.0.1 port 0 (debug logging) with
+ * extra arguments, and waits for its "server listening" line.
+ */
+export async function startServerProcess(args: readonly string[] = []): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [repoPath("dist", "src", "main.js"), "--listen", "127.0.0.1:0", "--log-level", "debug", ...args],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOST: "", PORT: "", LISTEN: "" } },
+  );
+  running.add(child);
+  const exited = once(child, "exit").then(([code]) => {
+    running.delete(child);
+    return code as number | null;
+  });
+  let raw = "";
+  let stderr = "";
+  const lines: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    raw += line + "\n";
+    try {
+      lines.push(JSON.parse(line) as LogLine);
+    } catch {
+      lines.push({ raw: line });
+    }
+    waiters.forEach((w) => w());
+  });
+
+  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 5000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find(pred);
+        if (found) {
+          cleanup();
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log line within ${timeoutMs} ms; stdout:\n${raw}\nstderr:\n${stderr}`));
+      }, timeoutMs);
+      const onExit = () => {
+        check();
+        cleanup();
+        reject(new Error(`server exited; stdout:\n${raw}\nstderr:\n${stderr}`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        child.off("exit", onExit);
+      };
+      waiters.add(check);
+      child.once("exit", onExit);
+      check();
+    });
+
+  const listening = await waitForLog((l) => l.msg === "server listening");
+  const address = (listening.addresses as string[])[0]!;
+  return {
+    child,
+    address,
+    baseUrl: `http://${address}`,
+    lines,
+    stdout: () => raw,
+    waitForLog,
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+      }
+      return exited;
+    },
+  };
+}

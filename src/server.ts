@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import { once } from "node:events";
 import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { endStreamsOnAbort } from "./interceptors/end-streams-on-abort.js";
 import { rejectExpiredDeadline } from "./interceptors/expired-deadline.js";
 import { loggingInterceptor } from "./interceptors/logging.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
@@ -45,7 +46,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const handler = connectNodeAdapter({
     routes: options.routes,
     readMaxBytes: options.maxMessageBytes,
-    interceptors: [loggingInterceptor(logger)],
+    // Logging first: it is the outermost, so it sees what the caller gets.
+    interceptors: [loggingInterceptor(logger), endStreamsOnAbort],
     requestGate: rejectExpiredDeadline,
     shutdownSignal: shutdown.signal,
     fallback: unknownMethod,

@@ -1,0 +1,80 @@
+import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import { describe, it } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Dispatcher } from "../gen/coprocess_object_pb.js";
+import { Users } from "../gen/users_pb.js";
+import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
+import { repoPath } from "./helpers/paths.js";
+import { startServerProcess } from "./helpers/server-process.js";
+
+// What the server writes to stdout, captured from the real process.
+
+describe("logging", () => {
+  it("at debug, Dispatch logs a hook line and the whole Object as proto3 JSON", async () => {
+    const server = await startServerProcess(["--log-level", "debug"]);
+    try {
+      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+      const hook = await server.waitForLog((l) => l.msg === "dispatch");
+      assert.deepEqual([hook.hookType, hook.hookName, hook.apiId], ["Pre", "MyPreCustomPluginForBasicAuth", "04e911d3012646d97fcdd6c846fafc4b"]);
+      const dump = await server.waitForLog((l) => l.msg === "dispatch object");
+      assert.deepEqual(dump.object, articleObjectJson);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("at info, the Object dump is off but the hook line stays", async () => {
+    const server = await startServerProcess(["--log-level", "info"]);
+    try {
+      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+      await server.waitForLog((l) => l.msg === "dispatch");
+      assert.equal(server.lines.filter((l) => l.msg === "dispatch object").length, 0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("CreateUser logs metadata with credentials masked and never logs the password", async () => {
+    const server = await startServerProcess(["--log-level", "trace"]);
+    try {
+      const users = createClient(Users, createGrpcTransport({ baseUrl: server.baseUrl }));
+      const headers = { ip: "127.0.0.1", authorization: "Bearer tok-SECRET-1", "x-api-key": "key-SECRET-2", cookie: "sid=SECRET-3" };
+      await users.createUser({ username: "tom", password: "pw-SECRET-4" }, { headers });
+      const line = await server.waitForLog((l) => l.msg === "create user");
+      assert.deepEqual(line.metadata, {
+        ip: "127.0.0.1",
+        authorization: "[redacted]",
+        "x-api-key": "[redacted]",
+        cookie: "[redacted]",
+        "user-agent": (line.metadata as Record<string, string>)["user-agent"],
+      });
+      await server.waitForLog((l) => l.msg === "user created");
+      assert.doesNotMatch(server.stdout(), /SECRET/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--log-format pretty writes human-readable lines", async () => {
+    const child = spawn(process.execPath, [repoPath("dist", "src", "main.js"), "--listen", "127.0.0.1:0", "--log-format", "pretty"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      let out = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("server listening")) resolve();
+        });
+        child.once("exit", () => reject(new Error(out)));
+      });
+      const line = out.split("\n").find((l) => l.includes("server listening"))!;
+      assert.throws(() => JSON.parse(line));
+      assert.match(line, /INFO/);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});

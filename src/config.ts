@@ -21,7 +21,7 @@ export interface Config {
 }
 
 /** The --help text. */
-export const usage = `Usage: pnpm start -- [options]   (or: node dist/src/main.js [options])
+export const usage = `Usage: pnpm start [options]   (or: node dist/src/main.js [options])
 
 Options (environment variable in brackets):
   --listen ADDR         Listen address, repeatable: HOST:PORT, [V6]:PORT, tcp://HOST:PORT
@@ -50,10 +50,12 @@ export function parseConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Config | undefined {
+  // `pnpm start -- --port 1` passes the "--" through; npm strips it. Accept both.
+  const args = argv[0] === "--" ? argv.slice(1) : [...argv];
   let values;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      args,
       strict: true,
       allowPositionals: false,
       options: {

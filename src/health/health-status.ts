@@ -51,31 +51,26 @@ export class HealthStatus {
    * then each change, until `signal` aborts or shutdown() was called.
    */
   async *watch(service: string, signal: AbortSignal): AsyncGenerator<ServingStatus> {
-    // `changed` remembers a notification that arrives while we are suspended
-    // at a yield, so no change is lost between two waits.
-    let changed = false;
     let wake: (() => void) | undefined;
-    const listener = () => {
-      changed = true;
-      wake?.();
-    };
+    const listener = () => wake?.();
     this.#listeners.add(listener);
     signal.addEventListener("abort", listener);
     try {
       let last: ServingStatus | undefined;
       for (;;) {
-        changed = false;
         const current = this.get(service) ?? ServingStatus.SERVICE_UNKNOWN;
         if (current !== last) {
           last = current;
           yield current;
+          // Look again: a change (or shutdown) may have come while we were
+          // suspended at the yield, when no wake-up was waiting.
+          continue;
         }
         if (this.#closed || signal.aborted) {
           return;
         }
-        if (!changed) {
-          await new Promise<void>((resolve) => (wake = resolve));
-        }
+        // From reading the status to here nothing awaits, so no change can slip in between.
+        await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
       this.#listeners.delete(listener);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { parseDuration } from "./duration.js";
@@ -18,19 +19,34 @@ export interface Config {
   readonly gracePeriodMs: number;
   /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED. */
   readonly maxMessageBytes: number;
+  /** Plugin modules to load, by name (src/plugins/NAME.ts) or path. */
+  readonly plugins: readonly string[];
+  /** Options handed to each plugin's factory, by plugin name (config file only). */
+  readonly pluginOptions: Readonly<Record<string, unknown>>;
+  /** Time budget of one plugin hook or event handler call. */
+  readonly pluginTimeoutMs: number;
+  /** Log credentials in Objects and events unmasked (local debugging only). */
+  readonly logSecrets: boolean;
 }
 
 /** The --help text. */
 export const usage = `Usage: pnpm start [options]   (or: node dist/src/main.js [options])
 
-Options (environment variable in brackets):
+Options (environment variable in brackets; flags win over the environment,
+which wins over the config file):
+  --config FILE         JSON config file with any of the settings below, in
+                        camelCase, plus "pluginOptions". [CONFIG_FILE]
   --listen ADDR         Listen address, repeatable: HOST:PORT, [V6]:PORT, tcp://HOST:PORT
                         or unix:///path.sock. Overrides --host/--port. [LISTEN, comma-separated]
   --host HOST           Host to listen on (default ::, all interfaces). [HOST]
   --port PORT           TCP port (default 50051; 0 picks a free one). [PORT]
+  --plugin NAME         Plugin to load, repeatable: a name from src/plugins/ or a path
+                        to a compiled module (default echo-log). [PLUGINS, comma-separated]
+  --plugin-timeout DUR  Time budget of one plugin call (default 5s). [PLUGIN_TIMEOUT]
   --log-level LEVEL     ${logLevels.join("|")} (default info). Dispatch
                         Objects are logged as JSON at debug. [LOG_LEVEL]
   --log-format FORMAT   json (default, one JSON object per line) or pretty. [LOG_FORMAT]
+  --log-secrets         Do not mask credentials in logged Objects and events. [LOG_SECRETS=true]
   --grace-period DUR    Drain time on SIGTERM/SIGINT, e.g. 10s, 500ms (default 10s). [GRACE_PERIOD]
   --max-message-size N  Largest accepted request message in bytes, or with KiB/MiB
                         suffix (default 64MiB). [MAX_MESSAGE_SIZE]
@@ -40,15 +56,45 @@ Options (environment variable in brackets):
 const defaultPort = 50051;
 const defaultHost = "::";
 
+/** The config file's shape: the flags' settings in camelCase, plus pluginOptions. */
+interface FileConfig {
+  listen?: string[];
+  host?: string;
+  port?: number;
+  plugins?: string[];
+  pluginTimeout?: string;
+  pluginOptions?: Record<string, unknown>;
+  logLevel?: string;
+  logFormat?: string;
+  logSecrets?: boolean;
+  gracePeriod?: string;
+  maxMessageSize?: string;
+}
+
+// The JSON type each config file key takes, checked when the file is read.
+const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "string[]" | "object"> = {
+  listen: "string[]",
+  host: "string",
+  port: "number",
+  plugins: "string[]",
+  pluginTimeout: "string",
+  pluginOptions: "object",
+  logLevel: "string",
+  logFormat: "string",
+  logSecrets: "boolean",
+  gracePeriod: "string",
+  maxMessageSize: "string",
+};
+
 /**
- * Reads the configuration from command-line arguments and the environment.
- * Flags win over environment variables; both win over defaults.
- * Returns undefined when --help was asked for; throws an Error whose message
- * says what is wrong for anything it cannot use.
+ * Reads the configuration from command-line arguments, the environment and
+ * the config file they name. Returns undefined when --help was asked for;
+ * throws an Error whose message says what is wrong for anything it cannot use.
  */
 export function parseConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
 ): Config | undefined {
   // `pnpm start -- --port 1` passes the "--" through; npm strips it. Accept both.
   const args = argv[0] === "--" ? argv.slice(1) : [...argv];
@@ -59,11 +105,15 @@ export function parseConfig(
       strict: true,
       allowPositionals: false,
       options: {
+        config: { type: "string" },
         listen: { type: "string", multiple: true },
         host: { type: "string" },
         port: { type: "string" },
+        plugin: { type: "string", multiple: true },
+        "plugin-timeout": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
+        "log-secrets": { type: "boolean" },
         "grace-period": { type: "string" },
         "max-message-size": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -75,36 +125,70 @@ export function parseConfig(
   if (values.help) {
     return undefined;
   }
+  const configPath = values.config ?? env.CONFIG_FILE;
+  const file = configPath === undefined ? {} : readConfigFile(configPath, readFile);
+  const listen = values.listen ?? list(env.LISTEN) ?? file.listen;
   return {
-    listen: listenAddresses(values, env),
-    logLevel: oneOf("log level", values["log-level"] ?? env.LOG_LEVEL ?? "info", logLevels),
-    logFormat: oneOf("log format", values["log-format"] ?? env.LOG_FORMAT ?? "json", ["json", "pretty"] as const),
-    gracePeriodMs: parseDuration(values["grace-period"] ?? env.GRACE_PERIOD ?? "10s", "grace period"),
-    maxMessageBytes: parseSize(values["max-message-size"] ?? env.MAX_MESSAGE_SIZE ?? "64MiB"),
+    listen: listen !== undefined && listen.length > 0 ? listen.map(parseListenAddress) : [tcpAddress(values, env, file)],
+    logLevel: oneOf("log level", values["log-level"] ?? env.LOG_LEVEL ?? file.logLevel ?? "info", logLevels),
+    logFormat: oneOf("log format", values["log-format"] ?? env.LOG_FORMAT ?? file.logFormat ?? "json", ["json", "pretty"] as const),
+    gracePeriodMs: parseDuration(values["grace-period"] ?? env.GRACE_PERIOD ?? file.gracePeriod ?? "10s", "grace period"),
+    maxMessageBytes: parseSize(values["max-message-size"] ?? env.MAX_MESSAGE_SIZE ?? file.maxMessageSize ?? "64MiB"),
+    plugins: values.plugin ?? list(env.PLUGINS) ?? file.plugins ?? ["echo-log"],
+    pluginOptions: file.pluginOptions ?? {},
+    pluginTimeoutMs: parseDuration(values["plugin-timeout"] ?? env.PLUGIN_TIMEOUT ?? file.pluginTimeout ?? "5s", "plugin timeout"),
+    logSecrets: values["log-secrets"] ?? (env.LOG_SECRETS !== undefined ? env.LOG_SECRETS === "true" : undefined) ?? file.logSecrets ?? false,
   };
 }
 
-function listenAddresses(
-  values: { listen?: string[]; host?: string; port?: string },
-  env: Readonly<Record<string, string | undefined>>,
-): ListenAddress[] {
-  const listen = values.listen ?? splitList(env.LISTEN);
-  if (listen.length > 0) {
-    return listen.map(parseListenAddress);
+function readConfigFile(path: string, readFile: (path: string) => string): FileConfig {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFile(path));
+  } catch (e) {
+    throw new Error(`cannot read config file ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const host = values.host ?? env.HOST ?? defaultHost;
-  const port = values.port ?? env.PORT ?? String(defaultPort);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`config file ${path} must hold a JSON object`);
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    const type = fileKeys[key as keyof typeof fileKeys];
+    if (type === undefined) {
+      throw new Error(`config file ${path}: unknown setting "${key}" (known: ${Object.keys(fileKeys).join(", ")})`);
+    }
+    const ok =
+      type === "string[]"
+        ? Array.isArray(value) && value.every((v) => typeof v === "string")
+        : type === "object"
+          ? typeof value === "object" && value !== null && !Array.isArray(value)
+          : typeof value === type;
+    if (!ok) {
+      throw new Error(`config file ${path}: "${key}" must be ${type === "object" ? "an object" : `a ${type}`}`);
+    }
+  }
+  return parsed as FileConfig;
+}
+
+function tcpAddress(
+  values: { host?: string; port?: string },
+  env: Readonly<Record<string, string | undefined>>,
+  file: FileConfig,
+): ListenAddress {
+  const host = values.host ?? env.HOST ?? file.host ?? defaultHost;
+  const port = values.port ?? env.PORT ?? (file.port !== undefined ? String(file.port) : String(defaultPort));
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
     throw new Error(`invalid port "${port}": expected 0-65535`);
   }
-  return [{ kind: "tcp", host, port: Number(port) }];
+  return { kind: "tcp", host, port: Number(port) };
 }
 
-function splitList(value: string | undefined): string[] {
-  return (value ?? "")
+// A comma-separated environment list; undefined when unset or empty.
+function list(value: string | undefined): string[] | undefined {
+  const items = (value ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
+  return items.length > 0 ? items : undefined;
 }
 
 function oneOf<T extends string>(what: string, value: string, allowed: readonly T[]): T {

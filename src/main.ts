@@ -4,7 +4,8 @@ import { formatListenAddress } from "./listen-address.js";
 import { createLogger } from "./logger.js";
 import { createHealthStatus, routes, servedServices } from "./routes.js";
 import { startServer } from "./server.js";
-import { passThrough } from "./tyk/dispatch-handler.js";
+import { loadPlugins } from "./tyk/load-plugins.js";
+import { PluginHost } from "./tyk/plugin-host.js";
 import { MemoryUserStore } from "./users/memory-user-store.js";
 
 // The server process: configuration, logging, serving, and signal handling.
@@ -33,12 +34,19 @@ process.on("unhandledRejection", (reason) => {
   process.exit(1);
 });
 
+const registry = await loadPlugins(config.plugins, config.pluginOptions, logger).catch((err: unknown) => {
+  logger.fatal({ err }, "cannot load plugins");
+  process.exit(1);
+});
+logger.info(registry.describe(), "plugins loaded");
+const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs });
+
 const health = createHealthStatus();
 const server = await startServer({
   listen: config.listen,
   logger,
   maxMessageBytes: config.maxMessageBytes,
-  routes: routes({ logger, health, userStore: new MemoryUserStore(), dispatch: passThrough }),
+  routes: routes({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
 }).catch((err: unknown) => {
   logger.fatal({ err }, "cannot listen");
   process.exit(1);

@@ -14,7 +14,7 @@ import { echoService } from "./services/echo.js";
 import { createHealthService } from "./services/health.js";
 import { createReflectionAlphaService, createReflectionService } from "./services/reflection.js";
 import { createUsersService } from "./services/users.js";
-import type { DispatchHandler } from "./tyk/dispatch-handler.js";
+import type { PluginHost } from "./tyk/plugin-host.js";
 import type { UserStore } from "./users/user-store.js";
 
 /** Every service this server serves; health and reflection cover all of them. */
@@ -31,15 +31,18 @@ export const servedServices: readonly DescService[] = [
 export interface RouteDeps {
   readonly logger: Logger;
   readonly userStore: UserStore;
-  readonly dispatch: DispatchHandler;
+  /** Runs the Tyk plugins behind the Dispatcher. */
+  readonly plugins: PluginHost;
   readonly health: HealthStatus;
+  /** Log credentials in Dispatcher Objects unmasked. */
+  readonly logSecrets?: boolean;
 }
 
 /** Registers every service on a router; transport-independent (see server.ts). */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   const descriptors = new DescriptorIndex(servedServices);
   return (router) => {
-    router.service(Dispatcher, createDispatcherService(deps.dispatch, deps.logger));
+    router.service(Dispatcher, createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false }));
     router.service(Echo, echoService);
     router.service(Users, createUsersService(deps.userStore, deps.logger));
     router.service(Health, createHealthService(deps.health));

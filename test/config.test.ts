@@ -4,14 +4,44 @@ import { parseConfig } from "../src/config.js";
 import { parseListenAddress } from "../src/listen-address.js";
 
 describe("configuration", () => {
-  it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages", () => {
+  it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages, echo-log with a 5 s budget", () => {
     assert.deepEqual(parseConfig([], {}), {
       listen: [{ kind: "tcp", host: "::", port: 50051 }],
       logLevel: "info",
       logFormat: "json",
       gracePeriodMs: 10_000,
       maxMessageBytes: 64 * 1024 * 1024,
+      plugins: ["echo-log"],
+      pluginOptions: {},
+      pluginTimeoutMs: 5000,
+      logSecrets: false,
     });
+  });
+
+  it("a config file supplies settings and plugin options; env and flags override it", () => {
+    const file = JSON.stringify({
+      listen: ["unix:///tmp/p.sock"],
+      plugins: ["echo-log", "custom-auth"],
+      pluginOptions: { "custom-auth": { keys: { abc: {} } } },
+      pluginTimeout: "2s",
+      logSecrets: true,
+    });
+    const read = (path: string) => {
+      assert.equal(path, "/etc/plugins.json");
+      return file;
+    };
+    const c = parseConfig(["--config", "/etc/plugins.json"], {}, read)!;
+    assert.deepEqual(c.listen, [{ kind: "unix", path: "/tmp/p.sock" }]);
+    assert.deepEqual(c.plugins, ["echo-log", "custom-auth"]);
+    assert.deepEqual(c.pluginOptions, { "custom-auth": { keys: { abc: {} } } });
+    assert.equal(c.pluginTimeoutMs, 2000);
+    assert.equal(c.logSecrets, true);
+    const o = parseConfig(["--plugin", "header-injection"], { CONFIG_FILE: "/etc/plugins.json", PLUGINS: "x", LOG_SECRETS: "false" }, read)!;
+    assert.deepEqual(o.plugins, ["header-injection"]);
+    assert.equal(o.logSecrets, false);
+    assert.throws(() => parseConfig(["--config", "f"], {}, () => '{"listenn": []}'), /unknown setting "listenn"/);
+    assert.throws(() => parseConfig(["--config", "f"], {}, () => '{"plugins": "echo-log"}'), /"plugins" must be a string\[\]/);
+    assert.throws(() => parseConfig(["--config", "f"], {}, () => "{"), /cannot read config file f/);
   });
 
   it("flags win over environment variables", () => {

@@ -19,6 +19,20 @@ describe("logging", () => {
       const hook = await server.waitForLog((l) => l.msg === "dispatch");
       assert.deepEqual([hook.hookType, hook.hookName, hook.apiId], ["Pre", "MyPreCustomPluginForBasicAuth", "04e911d3012646d97fcdd6c846fafc4b"]);
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
+      const expected = structuredClone(articleObjectJson) as { request: { headers: Record<string, string> } };
+      expected.request.headers["Authorization"] = "[redacted]";
+      assert.deepEqual(dump.object, expected);
+      assert.doesNotMatch(server.stdout(), /ZGV2QHR5ay5pbzpwYXN0cnk=/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--log-secrets logs the Object exactly as received", async () => {
+    const server = await startServerProcess(["--log-level", "debug", "--log-secrets"]);
+    try {
+      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+      const dump = await server.waitForLog((l) => l.msg === "dispatch object");
       assert.deepEqual(dump.object, articleObjectJson);
     } finally {
       await server.stop();

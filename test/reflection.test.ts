@@ -2,19 +2,14 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { ServerReflection, type ServerReflectionRequestSchema } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as AlphaReflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { createLogger } from "../src/logger.js";
-import { createHealthStatus, routes } from "../src/routes.js";
-import { passThrough } from "../src/tyk/dispatch-handler.js";
-import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import { inMemoryServer } from "./helpers/in-memory.js";
 
 type Request = MessageInitShape<typeof ServerReflectionRequestSchema>;
 
-const transport = createRouterTransport(
-  routes({ logger: createLogger({ level: "silent", format: "json" }), health: createHealthStatus(), userStore: new MemoryUserStore(), dispatch: passThrough }),
-);
+const { transport } = inMemoryServer();
 
 /** Sends requests on one reflection stream and summarises each response. */
 async function ask(requests: Request[], alpha = false) {

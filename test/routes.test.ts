@@ -1,26 +1,19 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Dispatcher, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { Users } from "../gen/users_pb.js";
 import { HookType } from "../gen/coprocess_common_pb.js";
-import { createLogger } from "../src/logger.js";
-import { createHealthStatus, routes } from "../src/routes.js";
-import type { DispatchHandler } from "../src/tyk/dispatch-handler.js";
-import { passThrough } from "../src/tyk/dispatch-handler.js";
-import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import type { Plugin } from "../src/tyk/plugin.js";
 import { verifyPassword } from "../src/users/password.js";
+import { inMemoryServer } from "./helpers/in-memory.js";
 
 // The routes with an in-memory transport: no sockets, direct access to the
 // store and the dispatch handler.
 
-function setup(dispatch: DispatchHandler = passThrough) {
-  const userStore = new MemoryUserStore();
-  const transport = createRouterTransport(
-    routes({ logger: createLogger({ level: "silent", format: "json" }), health: createHealthStatus(), userStore, dispatch }),
-  );
-  return { userStore, transport };
+function setup(plugin?: Plugin) {
+  return inMemoryServer(plugin ? { test: plugin } : {});
 }
 
 describe("routes (in-memory transport)", () => {
@@ -50,22 +43,23 @@ describe("routes (in-memory transport)", () => {
     assert.deepEqual(got, []);
   });
 
-  it("Dispatch hands the Object to the configured handler and returns its result", async () => {
-    const { transport } = setup((object) => {
-      object.request!.setHeaders["Testheader"] = "testvalue";
-      return object;
-    });
+  it("Dispatch runs the plugin registered for the hook type and name, and returns the edited Object", async () => {
+    const { transport } = setup({ pre: { testPreHook1: (req) => void req.setHeader("Testheader", "testvalue") } });
     const sent = create(ObjectSchema, { hookType: HookType.Pre, hookName: "testPreHook1", request: { url: "/", method: "GET" } });
     const got = await createClient(Dispatcher, transport).dispatch(sent);
     assert.deepEqual(got.request?.setHeaders, { Testheader: "testvalue" });
     assert.equal(got.request?.url, "/");
   });
 
-  it("a handler that throws becomes INTERNAL without details", async () => {
-    const { transport } = setup(() => {
-      throw new Error("plugin bug with secret detail");
+  it("a hook that throws becomes INTERNAL without details", async () => {
+    const { transport } = setup({
+      pre: {
+        boom: () => {
+          throw new Error("plugin bug with secret detail");
+        },
+      },
     });
-    await assert.rejects(createClient(Dispatcher, transport).dispatch({}), (e) => {
+    await assert.rejects(createClient(Dispatcher, transport).dispatch({ hookType: HookType.Pre, hookName: "boom" }), (e) => {
       const err = ConnectError.from(e);
       return err.code === Code.Internal && !err.rawMessage.includes("secret");
     });

@@ -1,39 +1,45 @@
-import { toJson } from "@bufbuild/protobuf";
+import { toJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { HookType } from "../../gen/coprocess_common_pb.js";
 import { ObjectSchema, type Dispatcher } from "../../gen/coprocess_object_pb.js";
 import type { Logger } from "../logger.js";
-import type { DispatchHandler } from "../tyk/dispatch-handler.js";
+import { maskEventJson, maskObjectJson } from "../tyk/mask.js";
+import type { PluginHost } from "../tyk/plugin-host.js";
+
+/** What the Dispatcher service needs. */
+export interface DispatcherOptions {
+  /** Runs the plugins. */
+  readonly plugins: PluginHost;
+  readonly logger: Logger;
+  /** Log credentials in Objects and events as they are (local debugging only). */
+  readonly logSecrets: boolean;
+}
 
 /**
- * Tyk's `coprocess.Dispatcher`: logs each hook call as Tyk's tutorial server
- * does (a line naming the hook, and at debug level the whole Object as proto3
- * JSON) and hands the Object to `handler`.
+ * Tyk's `coprocess.Dispatcher`. Logs each Object as proto3 JSON at debug
+ * level (credentials masked) and hands hook calls and events to the plugins.
  */
-export function createDispatcherService(handler: DispatchHandler, logger: Logger): ServiceImpl<typeof Dispatcher> {
+export function createDispatcherService({ plugins, logger, logSecrets }: DispatcherOptions): ServiceImpl<typeof Dispatcher> {
   return {
     async dispatch(object, ctx) {
-      logger.info(
-        { hookType: HookType[object.hookType] ?? object.hookType, hookName: object.hookName, apiId: object.spec["APIID"] },
-        "dispatch",
-      );
       // toJson is the costly part: skip it entirely when debug is off.
       if (logger.isLevelEnabled("debug")) {
-        logger.debug({ object: toJson(ObjectSchema, object) }, "dispatch object");
+        const json = toJson(ObjectSchema, object);
+        logger.debug({ object: logSecrets ? json : maskObjectJson(json) }, "dispatch object");
       }
-      return handler(object, { logger, signal: ctx.signal });
+      return plugins.dispatch(object, ctx.signal);
     },
 
-    dispatchEvent(event) {
-      let parsed: unknown;
+    async dispatchEvent(event, ctx) {
+      let parsed: JsonValue;
       try {
-        parsed = JSON.parse(event.payload);
+        parsed = JSON.parse(event.payload) as JsonValue;
       } catch (e) {
         const reason = e instanceof Error ? e.message : String(e);
-        logger.warn({ payload: event.payload, reason }, "event payload is not JSON");
+        logger.warn({ payloadBytes: event.payload.length, reason }, "event payload is not JSON");
         throw new ConnectError(`event payload is not valid JSON: ${reason}`, Code.InvalidArgument);
       }
-      logger.info({ event: parsed }, "received event");
+      logger.info({ event: logSecrets ? parsed : maskEventJson(parsed) }, "received event");
+      await plugins.event(parsed, ctx.signal);
       return {};
     },
   };

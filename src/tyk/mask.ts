@@ -1,0 +1,66 @@
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { ObjectJson } from "../../gen/coprocess_object_pb.js";
+import { isSensitiveKey, redacted } from "../metadata.js";
+
+// What the JSON echo log hides by default: credential-like headers, query
+// parameters and metadata entries (Authorization, Cookie, X-Api-Key, token,
+// ...), and the session's secrets. --log-secrets turns this off.
+
+function maskEntries(map: Record<string, string> | undefined): void {
+  for (const key of Object.keys(map ?? {})) {
+    if (isSensitiveKey(key)) {
+      map![key] = redacted;
+    }
+  }
+}
+
+function maskAll(map: Record<string, string> | undefined): void {
+  for (const key of Object.keys(map ?? {})) {
+    map![key] = redacted;
+  }
+}
+
+/** A copy of an Object's proto3 JSON with credentials replaced by "[redacted]". */
+export function maskObjectJson(json: ObjectJson): ObjectJson {
+  const out = structuredClone(json);
+  const { request, session, response } = out;
+  maskEntries(request?.headers);
+  maskEntries(request?.setHeaders);
+  maskEntries(request?.params);
+  maskEntries(request?.addParams);
+  maskEntries(out.metadata);
+  if (session) {
+    maskEntries(session.metadata);
+    maskAll(session.oauthKeys);
+    if (session.basicAuthData?.password) session.basicAuthData.password = redacted;
+    if (session.basicAuthData?.hash) session.basicAuthData.hash = redacted;
+    if (session.jwtData?.secret) session.jwtData.secret = redacted;
+    if (session.hmacSecret) session.hmacSecret = redacted;
+  }
+  if (response) {
+    maskEntries(response.headers);
+    for (const h of response.multivalueHeaders ?? []) {
+      if (h.key && isSensitiveKey(h.key)) {
+        h.values = (h.values ?? []).map(() => redacted);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A copy of a parsed event payload with the key (`message.Meta.Key`) and the
+ * originating request (which holds its headers) replaced by "[redacted]".
+ */
+export function maskEventJson(payload: JsonValue): JsonValue {
+  const out = structuredClone(payload);
+  const meta = (out as { message?: { Meta?: Record<string, JsonValue> } } | null)?.message?.Meta;
+  if (meta && typeof meta === "object") {
+    for (const key of ["Key", "OriginatingRequest"]) {
+      if (key in meta) {
+        meta[key] = redacted;
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,234 @@
+import { create, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { HookType } from "../../gen/coprocess_common_pb.js";
+import { MiniRequestObjectSchema } from "../../gen/coprocess_mini_request_object_pb.js";
+import type { Object$ } from "../../gen/coprocess_object_pb.js";
+import { ReturnOverridesSchema } from "../../gen/coprocess_return_overrides_pb.js";
+import { SessionStateSchema } from "../../gen/coprocess_session_state_pb.js";
+import type { Logger } from "../logger.js";
+import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
+import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
+import type { HookContext } from "./plugin.js";
+import { parseTykEvent } from "./events.js";
+import type { PluginRegistry, RegisteredHook } from "./registry.js";
+import { TykRequest, TykRequestView } from "./request.js";
+import { TykResponse } from "./response.js";
+
+/** How a hook call ended, for logs (and metrics). */
+export type HookOutcome = "continue" | "reject" | "respond" | "allow" | "passthrough";
+
+/** Settings of the plugin runtime. */
+export interface PluginHostOptions {
+  readonly logger: Logger;
+  /** Time budget of one hook or event handler call; the gateway sets no deadline of its own. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Runs the registered plugins for Dispatch and DispatchEvent calls: picks the
+ * hook by hook type and name, gives it typed views of the Object, applies what
+ * it returns to the Object, and returns that Object as the reply. Since the
+ * Object the gateway sent is edited in place, the reply always keeps the
+ * fields the gateway dereferences (request, url, method, raw_body,
+ * return_overrides; response for Response hooks).
+ */
+export class PluginHost {
+  readonly #registry: PluginRegistry;
+  readonly #logger: Logger;
+  readonly #timeoutMs: number;
+  readonly #warned = new Set<string>();
+
+  constructor(registry: PluginRegistry, options: PluginHostOptions) {
+    this.#registry = registry;
+    this.#logger = options.logger;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  /** Handles one Dispatch call; throws a ConnectError when the plugin fails or runs out of time. */
+  async dispatch(object: Object$, signal: AbortSignal): Promise<Object$> {
+    const found = this.#registry.find(object.hookType, object.hookName);
+    if (found === undefined) {
+      this.#warnUnknown(object);
+      return object;
+    }
+    const outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, signal, (budget) =>
+      runHook(found, object, context(object, found.logger, budget)),
+    );
+    if (this.#logger.isLevelEnabled("debug")) {
+      this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
+    }
+    return object;
+  }
+
+  /**
+   * Handles one DispatchEvent payload (already parsed JSON): runs the handler
+   * named by `handler_name`. Handler failures are logged, never returned: the
+   * gateway does not wait for events.
+   */
+  async event(payload: JsonValue, signal: AbortSignal): Promise<void> {
+    const event = parseTykEvent(payload);
+    if (event === undefined) {
+      return; // not a Tyk event (e.g. a hand-made test payload): logged by the caller, nothing to run
+    }
+    const found = this.#registry.handler(event.handlerName);
+    if (found === undefined) {
+      this.#logger.warn({ handlerName: event.handlerName, eventType: event.type }, "no event handler registered under this name");
+      return;
+    }
+    try {
+      await this.#withBudget(found.plugin, `event handler "${event.handlerName}"`, signal, (budget) =>
+        found.handler(event, { logger: found.logger, signal: budget }),
+      );
+    } catch {
+      // #withBudget logged it; the reply to the gateway stays EventReply{}.
+    }
+  }
+
+  // Runs fn with an AbortSignal that fires at the time budget or when the
+  // call is cancelled; turns failures into logged ConnectErrors.
+  async #withBudget<T>(plugin: string, what: string, callSignal: AbortSignal, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+    const budget = new AbortController();
+    const onCallAbort = () => budget.abort(callSignal.reason);
+    callSignal.addEventListener("abort", onCallAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new ConnectError(`plugin "${plugin}" exceeded its ${this.#timeoutMs} ms budget in ${what}`, Code.DeadlineExceeded);
+        budget.abort(err);
+        reject(err);
+      }, this.#timeoutMs);
+    });
+    try {
+      return await Promise.race([Promise.resolve().then(() => fn(budget.signal)), timedOut]);
+    } catch (e) {
+      if (e instanceof ConnectError && e.code === Code.DeadlineExceeded) {
+        this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, "plugin timed out");
+        throw e;
+      }
+      this.#logger.error({ plugin, what, err: e }, "plugin failed");
+      throw new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
+    } finally {
+      clearTimeout(timer);
+      callSignal.removeEventListener("abort", onCallAbort);
+    }
+  }
+
+  #warnUnknown(object: Object$): void {
+    const key = `${object.hookType}/${object.hookName}`;
+    if (!this.#warned.has(key)) {
+      this.#warned.add(key);
+      this.#logger.warn(
+        { hookType: HookType[object.hookType] ?? object.hookType, hookName: object.hookName },
+        "no plugin for this hook: passing the request through unchanged (logged once per hook name)",
+      );
+    }
+  }
+}
+
+async function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): Promise<HookOutcome> {
+  // The gateway always sends these; a hand-made Object may not, and the
+  // gateway would crash on a reply without them.
+  object.request ??= create(MiniRequestObjectSchema);
+  object.request.returnOverrides ??= create(ReturnOverridesSchema, { responseCode: -1 });
+  switch (found.kind) {
+    case "pre":
+    case "postKeyAuth":
+    case "post":
+      return applyRequestOutcome(object, await found.hook(new TykRequest(object.request), ctx));
+    case "auth":
+      return applyAuthOutcome(object, await found.hook(new TykRequest(object.request), ctx));
+    case "response":
+      if (object.response === undefined) {
+        throw new ConnectError("Response hook called without a response object", Code.InvalidArgument);
+      }
+      await found.hook(new TykResponse(object.response, new TykRequestView(object.request)), ctx);
+      return "continue";
+  }
+}
+
+function applyRequestOutcome(object: Object$, outcome: RequestOutcome | void): HookOutcome {
+  if (outcome === undefined) {
+    return "continue";
+  }
+  const ro = object.request!.returnOverrides!;
+  const headers = checkedHeaders(outcome.headers);
+  switch (outcome.kind) {
+    case "reject":
+      checkStatus(outcome.status, 400, "reject()");
+      // The gateway copies response_error into response_body and renders its error template.
+      Object.assign(ro, { responseCode: outcome.status, responseError: outcome.message, responseBody: outcome.message, overrideError: false, headers });
+      return "reject";
+    case "respond":
+      checkStatus(outcome.status, 100, "respond()");
+      // override_error makes a >= 400 answer carry the body verbatim instead of the error template.
+      Object.assign(ro, { responseCode: outcome.status, responseError: "", responseBody: outcome.body, overrideError: outcome.status >= 400, headers });
+      return "respond";
+    default:
+      throw new TypeError(`a request hook returned an unknown outcome: ${JSON.stringify(outcome)}`);
+  }
+}
+
+function applyAuthOutcome(object: Object$, outcome: AuthOutcome | void): HookOutcome {
+  if (outcome === undefined) {
+    throw new TypeError("an auth hook must return allow(...), deny(...), reject(...) or respond(...)");
+  }
+  if (outcome.kind !== "allow") {
+    return applyRequestOutcome(object, outcome);
+  }
+  if (outcome.token === "") {
+    throw new TypeError("allow() needs a non-empty token: the gateway refuses a session without one");
+  }
+  const session = create(SessionStateSchema, outcome.session);
+  session.metadata["token"] = outcome.token;
+  if (outcome.ttlSeconds !== undefined) {
+    if (!(outcome.ttlSeconds > 0)) {
+      throw new TypeError(`allow() ttlSeconds must be positive, got ${outcome.ttlSeconds}`);
+    }
+    // The gateway compares id_extractor_deadline with the time in Unix seconds.
+    session.idExtractorDeadline = BigInt(Math.floor(Date.now() / 1000) + Math.ceil(outcome.ttlSeconds));
+  }
+  object.session = session;
+  object.metadata["token"] = outcome.token;
+  return "allow";
+}
+
+function checkStatus(status: number, min: number, what: string): void {
+  if (!Number.isInteger(status) || status < min || status > 599) {
+    throw new TypeError(`${what} status must be an integer from ${min} to 599, got ${status}`);
+  }
+}
+
+function checkedHeaders(headers: OutcomeHeaders): Record<string, string> {
+  for (const [name, value] of Object.entries(headers)) {
+    checkHeaderName(name);
+    checkHeaderValue(name, value);
+  }
+  return { ...headers };
+}
+
+function context(object: Object$, logger: Logger, signal: AbortSignal): HookContext {
+  let config: JsonValue | undefined | null = null;
+  return {
+    hookType: object.hookType,
+    hookName: object.hookName,
+    apiId: object.spec["APIID"] ?? "",
+    orgId: object.spec["OrgID"] ?? "",
+    get config() {
+      if (config === null) {
+        const raw = object.spec["config_data"];
+        try {
+          config = raw ? (JSON.parse(raw) as JsonValue) : undefined;
+        } catch {
+          logger.warn("config_data is not valid JSON: ignoring it");
+          config = undefined;
+        }
+      }
+      return config;
+    },
+    session: object.session,
+    metadata: object.metadata,
+    logger,
+    signal,
+    object,
+  };
+}

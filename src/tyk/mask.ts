@@ -20,10 +20,37 @@ function maskAll(map: Record<string, string> | undefined): void {
   }
 }
 
+// Masks credential-named query parameters inside a URL (`/get?api_key=x` -> `/get?api_key=[redacted]`).
+function maskUrl(url: string | undefined): string | undefined {
+  const q = url?.indexOf("?") ?? -1;
+  if (url === undefined || q < 0) {
+    return url;
+  }
+  const query = url
+    .slice(q + 1)
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=");
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, " "));
+      } catch {
+        // not valid percent-encoding: judge the raw name
+      }
+      return eq >= 0 && isSensitiveKey(decoded) ? `${name}=${redacted}` : pair;
+    });
+  return `${url.slice(0, q)}?${query.join("&")}`;
+}
+
 /** A copy of an Object's proto3 JSON with credentials replaced by "[redacted]". */
 export function maskObjectJson(json: ObjectJson): ObjectJson {
   const out = structuredClone(json);
   const { request, session, response } = out;
+  if (request) {
+    request.url = maskUrl(request.url);
+    request.requestUri = maskUrl(request.requestUri);
+  }
   maskEntries(request?.headers);
   maskEntries(request?.setHeaders);
   maskEntries(request?.params);

@@ -222,8 +222,8 @@ export function applyResponseReply(sent: Object$, reply: Object$): ResponseResul
 export class GatewayClient {
   readonly #client: grpc.Client;
 
-  constructor(address: string) {
-    this.#client = new grpc.Client(address, grpc.credentials.createInsecure());
+  constructor(address: string, options: grpc.ChannelOptions = {}) {
+    this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), options);
   }
 
   dispatch(object: Object$): Promise<Object$> {

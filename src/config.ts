@@ -27,6 +27,8 @@ export interface Config {
   readonly pluginTimeoutMs: number;
   /** Log credentials in Objects and events unmasked (local debugging only). */
   readonly logSecrets: boolean;
+  /** Serve requests with an empty `:authority` (Tyk <= 5.8.2 without grpc_authority). */
+  readonly acceptEmptyAuthority: boolean;
 }
 
 /** The --help text. */
@@ -47,6 +49,8 @@ which wins over the config file):
                         Objects are logged as JSON at debug. [LOG_LEVEL]
   --log-format FORMAT   json (default, one JSON object per line) or pretty. [LOG_FORMAT]
   --log-secrets         Do not mask credentials in logged Objects and events. [LOG_SECRETS=true]
+  --empty-authority A   accept (default) or refuse requests with an empty :authority,
+                        as Tyk <= 5.8.2 sends without grpc_authority. [EMPTY_AUTHORITY]
   --grace-period DUR    Drain time on SIGTERM/SIGINT, e.g. 10s, 500ms (default 10s). [GRACE_PERIOD]
   --max-message-size N  Largest accepted request message in bytes, or with KiB/MiB
                         suffix (default 64MiB). [MAX_MESSAGE_SIZE]
@@ -69,6 +73,7 @@ interface FileConfig {
   logSecrets?: boolean;
   gracePeriod?: string;
   maxMessageSize?: string;
+  emptyAuthority?: string;
 }
 
 // The JSON type each config file key takes, checked when the file is read.
@@ -84,6 +89,7 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   logSecrets: "boolean",
   gracePeriod: "string",
   maxMessageSize: "string",
+  emptyAuthority: "string",
 };
 
 /**
@@ -116,6 +122,7 @@ export function parseConfig(
         "log-secrets": { type: "boolean" },
         "grace-period": { type: "string" },
         "max-message-size": { type: "string" },
+        "empty-authority": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -138,6 +145,8 @@ export function parseConfig(
     pluginOptions: file.pluginOptions ?? {},
     pluginTimeoutMs: parseDuration(values["plugin-timeout"] ?? env.PLUGIN_TIMEOUT ?? file.pluginTimeout ?? "5s", "plugin timeout"),
     logSecrets: values["log-secrets"] ?? (env.LOG_SECRETS !== undefined ? env.LOG_SECRETS === "true" : undefined) ?? file.logSecrets ?? false,
+    acceptEmptyAuthority:
+      oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
   };
 }
 

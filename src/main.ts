@@ -4,6 +4,7 @@ import { formatListenAddress } from "./listen-address.js";
 import { createLogger } from "./logger.js";
 import { createHealthStatus, routes, servedServices } from "./routes.js";
 import { startServer } from "./server.js";
+import { removeSocketFiles } from "./unix-socket.js";
 import { loadPlugins } from "./tyk/load-plugins.js";
 import { PluginHost } from "./tyk/plugin-host.js";
 import { MemoryUserStore } from "./users/memory-user-store.js";
@@ -46,11 +47,17 @@ const server = await startServer({
   listen: config.listen,
   logger,
   maxMessageBytes: config.maxMessageBytes,
+  acceptEmptyAuthority: config.acceptEmptyAuthority,
   routes: routes({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
 }).catch((err: unknown) => {
   logger.fatal({ err }, "cannot listen");
   process.exit(1);
 });
+
+// A clean drain closes the listeners, which removes their socket files; any
+// other exit (second signal, fatal error) must not leave them behind.
+const socketPaths = server.addresses.flatMap((a) => (a.kind === "unix" ? [a.path] : []));
+process.on("exit", () => removeSocketFiles(socketPaths));
 
 logger.info(
   {

@@ -1,4 +1,5 @@
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { once } from "node:events";
 import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -8,7 +9,9 @@ import { loggingInterceptor } from "./interceptors/logging.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import type { Logger } from "./logger.js";
 import { kPeer } from "./peer.js";
+import { EmptyAuthorityFix } from "./empty-authority.js";
 import { unknownMethod } from "./unknown-method.js";
+import { prepareSocketPath } from "./unix-socket.js";
 
 /** How to build and bind the server. */
 export interface ServerOptions {
@@ -17,6 +20,8 @@ export interface ServerOptions {
   readonly logger: Logger;
   /** Largest request message; larger ones get RESOURCE_EXHAUSTED. */
   readonly maxMessageBytes: number;
+  /** Serve requests with an empty `:authority` (Tyk <= 5.8.2 without grpc_authority); see empty-authority.ts. */
+  readonly acceptEmptyAuthority: boolean;
 }
 
 /** A bound server. */
@@ -51,34 +56,46 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     requestGate: rejectExpiredDeadline,
     shutdownSignal: shutdown.signal,
     fallback: unknownMethod,
-    contextValues: (req) => createContextValues().set(kPeer, peerOf(req.socket)),
+    contextValues: (req) => createContextValues().set(kPeer, "stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket)),
   });
 
+  // One HTTP/2 server makes the sessions; plain net listeners accept the
+  // connections and hand them over, wrapped when empty :authority must pass.
+  const h2 = http2.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  const peers = new WeakMap<http2.Http2Session, string | undefined>();
+  let connectingPeer: string | undefined;
   let draining = false;
-  const servers: http2.Http2Server[] = [];
+  h2.on("session", (session) => {
+    sessions.add(session);
+    peers.set(session, connectingPeer);
+    session.once("close", () => sessions.delete(session));
+    // Connection-level failures (resets, protocol errors) concern one peer only.
+    session.on("error", (err) => logger.warn({ err, peer: peers.get(session) }, "http2 session error"));
+    if (draining) {
+      session.close();
+    }
+  });
+  const accept = (socket: net.Socket) => {
+    connectingPeer = peerOf(socket);
+    // Emitting "connection" creates the session synchronously ("session" above).
+    h2.emit("connection", options.acceptEmptyAuthority ? new EmptyAuthorityFix(socket) : socket);
+    connectingPeer = undefined;
+  };
+  const listeners: net.Server[] = [];
   const addresses: ListenAddress[] = [];
   for (const address of options.listen) {
-    const server = http2.createServer(handler);
-    server.on("session", (session) => {
-      sessions.add(session);
-      session.once("close", () => sessions.delete(session));
-      // Connection-level failures (resets, protocol errors) concern one peer only.
-      session.on("error", (err) => logger.warn({ err, peer: peerOf(session.socket) }, "http2 session error"));
-      if (draining) {
-        session.close();
-      }
-    });
-    addresses.push(await listen(server, address, logger));
-    servers.push(server);
+    const listener = net.createServer(accept);
+    addresses.push(await listen(listener, address, logger));
+    listeners.push(listener);
   }
 
   return {
     addresses,
     async drain(graceMs) {
       draining = true;
-      const closed = Promise.all(servers.map((s) => once(s, "close")));
-      servers.forEach((s) => s.close());
+      const closed = Promise.all(listeners.map((l) => once(l, "close")));
+      listeners.forEach((l) => l.close());
       sessions.forEach((s) => s.close());
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)));
@@ -96,7 +113,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-async function listen(server: http2.Http2Server, address: ListenAddress, logger: Logger): Promise<ListenAddress> {
+async function listen(server: net.Server, address: ListenAddress, logger: Logger): Promise<ListenAddress> {
   const bind = (options: { host: string; port: number } | { path: string }) =>
     new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -106,6 +123,7 @@ async function listen(server: http2.Http2Server, address: ListenAddress, logger:
       });
     });
   if (address.kind === "unix") {
+    await prepareSocketPath(address.path, logger);
     await bind({ path: address.path });
     return address;
   }

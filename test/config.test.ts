@@ -15,7 +15,10 @@ describe("configuration", () => {
       pluginOptions: {},
       pluginTimeoutMs: 5000,
       logSecrets: false,
+      acceptEmptyAuthority: true,
     });
+    assert.equal(parseConfig(["--empty-authority", "refuse"], {})?.acceptEmptyAuthority, false);
+    assert.throws(() => parseConfig(["--empty-authority", "maybe"], {}), /invalid empty-authority setting/);
   });
 
   it("a config file supplies settings and plugin options; env and flags override it", () => {

@@ -30,13 +30,15 @@ const running = new Set<ChildProcess>();
 process.on("exit", () => running.forEach((c) => c.kill("SIGKILL")));
 
 /**
- * Starts `node dist/src/main.js` on 127.0.0.1 port 0 (debug logging) with
- * extra arguments, and waits for its "server listening" line.
+ * Starts `node dist/src/main.js` with debug logging (the helper waits for its
+ * info-level "server listening" line) on 127.0.0.1 port 0, unless `args`
+ * has --listen addresses of its own.
  */
 export async function startServerProcess(args: readonly string[] = []): Promise<ServerProcess> {
+  const listen = args.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"];
   const child = spawn(
     process.execPath,
-    [repoPath("dist", "src", "main.js"), "--listen", "127.0.0.1:0", "--log-level", "debug", ...args],
+    [repoPath("dist", "src", "main.js"), ...listen, "--log-level", "debug", ...args],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOST: "", PORT: "", LISTEN: "" } },
   );
   running.add(child);

@@ -286,6 +286,9 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
     await gw.event(payload);
     const got = await server.waitForLog((l) => l.msg === "test handler got event");
     assert.deepEqual([got.type, got.apiId, got.path, got.timestamp], ["AuthFailure", "api-1", "/get", "2026-08-21 15:39:47.123 +0300 EEST"]);
+    await gw.event({ ...payload, handler_name: "logEvent" });
+    const logged = await server.waitForLog((l) => l.msg === "tyk event");
+    assert.deepEqual([logged.plugin, logged.eventType, logged.apiId, logged.path], ["echo-log", "AuthFailure", "api-1", "/get"]);
     await gw.event({ ...payload, handler_name: "nobody" });
     await server.waitForLog((l) => l.msg === "no event handler registered under this name" && l.handlerName === "nobody");
     await gw.event({ ...payload, handler_name: "failing_handler" });

@@ -2,6 +2,12 @@
 
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const lenientUtf8 = new TextDecoder("utf-8");
+
+/** Decodes a body as UTF-8, replacing invalid sequences (for plugins reading text). */
+export function bodyText(body: Uint8Array): string {
+  return lenientUtf8.decode(body);
+}
 
 /** Throws unless `name` is a valid HTTP header name (RFC 9110 token). */
 export function checkHeaderName(name: string): void {

@@ -15,7 +15,7 @@ import { TykRequest, TykRequestView } from "./request.js";
 import { TykResponse } from "./response.js";
 
 /** How a hook call ended, for logs (and metrics). */
-export type HookOutcome = "continue" | "reject" | "respond" | "allow" | "passthrough";
+export type HookOutcome = "continue" | "reject" | "respond" | "allow";
 
 /** Settings of the plugin runtime. */
 export interface PluginHostOptions {

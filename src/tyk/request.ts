@@ -1,5 +1,5 @@
 import type { MiniRequestObject } from "../../gen/coprocess_mini_request_object_pb.js";
-import { checkHeaderName, checkHeaderValue, findKey, setBody } from "./http-fields.js";
+import { bodyText, checkHeaderName, checkHeaderValue, findKey, setBody } from "./http-fields.js";
 
 /**
  * The inbound HTTP request as a hook sees it. Header lookups ignore case;
@@ -57,7 +57,7 @@ export class TykRequestView {
 
   /** The body decoded as UTF-8. */
   text(): string {
-    return Buffer.from(this.r.rawBody.buffer, this.r.rawBody.byteOffset, this.r.rawBody.byteLength).toString("utf8");
+    return bodyText(this.r.rawBody);
   }
 }
 

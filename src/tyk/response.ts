@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { HeaderSchema, type ResponseObject } from "../../gen/coprocess_response_object_pb.js";
-import { checkHeaderName, checkHeaderValue, setBody } from "./http-fields.js";
+import { bodyText, checkHeaderName, checkHeaderValue, setBody } from "./http-fields.js";
 import type { TykRequestView } from "./request.js";
 
 /**
@@ -88,7 +88,7 @@ export class TykResponse {
 
   /** The body decoded as UTF-8. */
   text(): string {
-    return new TextDecoder().decode(this.#o.rawBody);
+    return bodyText(this.#o.rawBody);
   }
 
   /** Replaces the body; the gateway sets Content-Length from it. */

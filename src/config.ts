@@ -143,7 +143,7 @@ export function parseConfig(
     maxMessageBytes: parseSize(values["max-message-size"] ?? env.MAX_MESSAGE_SIZE ?? file.maxMessageSize ?? "64MiB"),
     plugins: values.plugin ?? list(env.PLUGINS) ?? file.plugins ?? ["echo-log"],
     pluginOptions: file.pluginOptions ?? {},
-    pluginTimeoutMs: parseDuration(values["plugin-timeout"] ?? env.PLUGIN_TIMEOUT ?? file.pluginTimeout ?? "5s", "plugin timeout"),
+    pluginTimeoutMs: positive(parseDuration(values["plugin-timeout"] ?? env.PLUGIN_TIMEOUT ?? file.pluginTimeout ?? "5s", "plugin timeout"), "plugin timeout"),
     logSecrets: values["log-secrets"] ?? (env.LOG_SECRETS !== undefined ? env.LOG_SECRETS === "true" : undefined) ?? file.logSecrets ?? false,
     acceptEmptyAuthority:
       oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
@@ -198,6 +198,13 @@ function list(value: string | undefined): string[] | undefined {
     .map((s) => s.trim())
     .filter((s) => s !== "");
   return items.length > 0 ? items : undefined;
+}
+
+function positive(ms: number, what: string): number {
+  if (ms <= 0) {
+    throw new Error(`invalid ${what}: must be more than 0`);
+  }
+  return ms;
 }
 
 function oneOf<T extends string>(what: string, value: string, allowed: readonly T[]): T {

@@ -82,6 +82,7 @@ describe("configuration", () => {
     assert.equal(parseConfig(["--grace-period", "1.5m"], {})?.gracePeriodMs, 90_000);
     assert.throws(() => parseConfig(["--max-message-size", "lots"], {}), /invalid size "lots"/);
     assert.throws(() => parseConfig(["--grace-period", "soon"], {}), /invalid grace period "soon"/);
+    assert.throws(() => parseConfig(["--plugin-timeout", "0s"], {}), /invalid plugin timeout: must be more than 0/);
     assert.throws(() => parseConfig(["--log-level", "loud"], {}), /invalid log level "loud"/);
     assert.throws(() => parseConfig(["--port", "http"], {}), /invalid port "http"/);
     assert.throws(() => parseConfig(["--bogus"], {}), /bogus/);

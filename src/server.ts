@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { endStreamsOnAbort } from "./interceptors/end-streams-on-abort.js";
@@ -48,6 +48,9 @@ const abortFlushMs = 500;
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { logger } = options;
   const shutdown = new AbortController();
+  // Every in-flight call links its own signal to this one (connect-node), so
+  // hundreds of listeners at once is normal here, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const handler = connectNodeAdapter({
     routes: options.routes,
     readMaxBytes: options.maxMessageBytes,

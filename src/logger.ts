@@ -6,13 +6,22 @@ export type { Logger };
 
 /**
  * Creates the process logger: JSON lines on stdout, or human-readable lines
- * with --log-format pretty. Writes are synchronous so that the last lines
- * before an exit are never lost.
+ * with --log-format pretty (synchronous; for people, not throughput).
+ * JSON lines are written asynchronously so a slow stdout never stalls calls;
+ * whatever is still buffered is flushed when the process exits.
  */
 export function createLogger(options: { level: LogLevel; format: "json" | "pretty" }): Logger {
   const base = { level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   if (options.format === "pretty") {
     return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }
-  return pino(base, pino.destination({ fd: 1, sync: true }));
+  const destination = pino.destination({ fd: 1, sync: false });
+  process.once("exit", () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout already closed: nothing left to save
+    }
+  });
+  return pino(base, destination);
 }

@@ -43,9 +43,11 @@ function maskUrl(url: string | undefined): string | undefined {
   return `${url.slice(0, q)}?${query.join("&")}`;
 }
 
-/** A copy of an Object's proto3 JSON with credentials replaced by "[redacted]". */
-export function maskObjectJson(json: ObjectJson): ObjectJson {
-  const out = structuredClone(json);
+/**
+ * Replaces credentials in an Object's proto3 JSON by "[redacted]", in place:
+ * `toJson` output is a fresh object, so no copy is needed. Returns it.
+ */
+export function maskObjectJson(out: ObjectJson): ObjectJson {
   const { request, session, response } = out;
   if (request) {
     request.url = maskUrl(request.url);

@@ -172,6 +172,7 @@ export type AuthResult =
   | { kind: "forbidden"; status: 403; body: string }
   | Exclude<RequestResult, { kind: "continue" }>;
 
+/** Applies a custom auth reply the way the gateway does: overrides first, then session + token, else 403. */
 export function applyAuthReply(sent: HttpRequest, reply: Object$): AuthResult {
   const result = applyRequestReply(sent, reply);
   if (result.kind !== "continue") {
@@ -189,6 +190,7 @@ export type ResponseResult =
   | { kind: "response"; status: number; headers: Record<string, string[]>; body: Uint8Array; contentLength: number }
   | { kind: "middleware-error"; status: 500; reason: string };
 
+/** Applies a Response hook's reply the way the gateway does, including its headers/multivalue_headers sync. */
 export function applyResponseReply(sent: Object$, reply: Object$): ResponseResult {
   const res = reply.response;
   if (res === undefined) {

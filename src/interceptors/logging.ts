@@ -25,13 +25,14 @@ const clientCodes = new Set([
 export function loggingInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
-    const rpc = `${req.service.typeName}/${req.method.name}`;
     const done = (error?: unknown) => {
+      if (error === undefined && !logger.isLevelEnabled("debug")) {
+        return; // the common case: nothing to build
+      }
+      const rpc = `${req.service.typeName}/${req.method.name}`;
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
       if (error === undefined) {
-        if (logger.isLevelEnabled("debug")) {
-          logger.debug({ rpc, protocol: req.header.get("content-type"), ms }, "rpc ok");
-        }
+        logger.debug({ rpc, protocol: req.header.get("content-type"), ms }, "rpc ok");
         return;
       }
       const err = ConnectError.from(error);

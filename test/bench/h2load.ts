@@ -14,13 +14,13 @@ export interface H2loadResult {
   readonly p99Ms: number;
 }
 
-/** Whether h2load is installed; the harness explains how to get it when not. */
-export function haveH2load(): boolean {
+/** Exits with instructions when h2load is not installed. */
+export function requireH2load(): void {
   try {
     execFileSync("h2load", ["--version"], { stdio: "ignore" });
-    return true;
   } catch {
-    return false;
+    process.stderr.write("h2load not found. Install it with: apt-get install -y nghttp2-client\n");
+    process.exit(2);
   }
 }
 

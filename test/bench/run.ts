@@ -4,13 +4,13 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { create, fromJson, toBinary } from "@bufbuild/protobuf";
-import { ObjectSchema } from "../../gen/coprocess_object_pb.js";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../../gen/echo_pb.js";
 import { repoPath } from "../helpers/paths.js";
 import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
 import { renderChart } from "./chart.js";
-import { haveH2load, runH2load, type H2loadResult } from "./h2load.js";
+import { requireH2load, runH2load, type H2loadResult } from "./h2load.js";
+import { dispatchBody } from "./payloads.js";
 
 // `pnpm bench`: the project's server against a @grpc/grpc-js reference server,
 // same machine, same calls, interleaved A/B runs; see README "Benchmarks".
@@ -26,13 +26,9 @@ const smoke = opts.smoke ?? false;
 const runs = Number(opts.runs ?? (smoke ? 1 : 3));
 const outDir = opts.out ?? repoPath("bench-results");
 
-if (!haveH2load()) {
-  process.stderr.write("h2load not found. Install it with: apt-get install -y nghttp2-client\n");
-  process.exit(2);
-}
+requireH2load();
 
-const dispatchObject = fromJson(ObjectSchema, JSON.parse(readFileSync(repoPath("test", "fixtures", "bench-pre-object.json"), "utf8")));
-const dispatchBody = grpcFrame(toBinary(ObjectSchema, dispatchObject));
+const dispatchFrame = dispatchBody();
 const echoBody = grpcFrame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "Hello World!" })));
 
 interface BenchCase {
@@ -50,10 +46,10 @@ interface BenchCase {
 
 const throughput = smoke ? 2000 : 50_000;
 const cases: BenchCase[] = [
-  { name: "Dispatch, log off", path: "/coprocess.Dispatcher/Dispatch", body: dispatchBody, replyBytes: dispatchBody.length, log: false, requests: throughput, clients: 16, streams: 32 },
-  { name: "Dispatch, JSON log on", path: "/coprocess.Dispatcher/Dispatch", body: dispatchBody, replyBytes: dispatchBody.length, log: true, requests: throughput, clients: 16, streams: 32 },
+  { name: "Dispatch, log off", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: throughput, clients: 16, streams: 32 },
+  { name: "Dispatch, JSON log on", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: true, requests: throughput, clients: 16, streams: 32 },
   { name: "Echo", path: "/echo.Echo/Reply", body: echoBody, replyBytes: 5 + 24, log: false, requests: throughput, clients: 16, streams: 32 },
-  { name: "Dispatch, one call at a time", path: "/coprocess.Dispatcher/Dispatch", body: dispatchBody, replyBytes: dispatchBody.length, log: false, requests: smoke ? 200 : 5000, clients: 1, streams: 1 },
+  { name: "Dispatch, one call at a time", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: smoke ? 200 : 5000, clients: 1, streams: 1 },
 ];
 
 type ServerName = "project" | "grpc-js";

@@ -2,11 +2,10 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fromJson, toBinary } from "@bufbuild/protobuf";
-import { ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { repoPath } from "../helpers/paths.js";
-import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
-import { haveH2load, runH2load } from "./h2load.js";
+import { rawGrpcCall } from "../helpers/raw-http2.js";
+import { requireH2load, runH2load } from "./h2load.js";
+import { dispatchBody } from "./payloads.js";
 
 // `pnpm bench:soak`: drives the production server with many Dispatch calls
 // (default 1M) in chunks and records its resident memory after each chunk,
@@ -16,13 +15,9 @@ const { values: opts } = parseArgs({ options: { calls: { type: "string" }, chunk
 const calls = Number(opts.calls ?? 1_000_000);
 const chunk = Number(opts.chunk ?? 100_000);
 const outDir = opts.out ?? repoPath("bench-results");
-if (!haveH2load()) {
-  process.stderr.write("h2load not found. Install it with: apt-get install -y nghttp2-client\n");
-  process.exit(2);
-}
+requireH2load();
 
-const object = fromJson(ObjectSchema, JSON.parse(readFileSync(repoPath("test", "fixtures", "bench-pre-object.json"), "utf8")));
-const body = grpcFrame(toBinary(ObjectSchema, object));
+const body = dispatchBody();
 const port = 50000 + Math.floor(Math.random() * 10000);
 const url = `http://127.0.0.1:${port}`;
 const server = spawn(process.execPath, [repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], {

@@ -151,7 +151,5 @@ function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: numbe
   if (socket?.remoteAddress === undefined) {
     return undefined; // unix socket peers have no address
   }
-  return socket.remoteAddress.includes(":")
-    ? `[${socket.remoteAddress}]:${socket.remotePort}`
-    : `${socket.remoteAddress}:${socket.remotePort}`;
+  return formatListenAddress({ kind: "tcp", host: socket.remoteAddress, port: socket.remotePort ?? 0 });
 }

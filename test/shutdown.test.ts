@@ -6,18 +6,24 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc
 import { ServerReflection, type ServerReflectionRequestSchema } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { PushQueue } from "./helpers/push-queue.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startServerProcess } from "./helpers/server-process.js";
 import { rawGrpcCall } from "./helpers/raw-http2.js";
 
 type ReflectionRequest = MessageInitShape<typeof ServerReflectionRequestSchema>;
 const listServices: ReflectionRequest = { messageRequest: { case: "listServices", value: "" } };
 
-/** Opens a reflection stream (a call that stays in flight until we close it). */
-function openReflection(server: ServerProcess) {
+/**
+ * Starts a server and opens a reflection stream on it (a call that stays in
+ * flight until we close it), after one request on it has been answered.
+ */
+async function serverWithOpenStream(args: string[] = []) {
+  const server = await startServerProcess(args);
   const requests = new PushQueue<ReflectionRequest>();
   const client = createClient(ServerReflection, createGrpcTransport({ baseUrl: server.baseUrl }));
   const responses = client.serverReflectionInfo(requests)[Symbol.asyncIterator]();
-  return { requests, responses };
+  requests.push(listServices);
+  const first = await responses.next();
+  return { server, requests, responses, first };
 }
 
 describe("graceful shutdown", () => {
@@ -55,10 +61,8 @@ describe("graceful shutdown", () => {
   });
 
   it("SIGTERM lets an in-flight stream finish, refuses new connections, then exits 0", async () => {
-    const server = await startServerProcess();
-    const { requests, responses } = openReflection(server);
-    requests.push(listServices);
-    assert.equal((await responses.next()).value?.messageResponse.case, "listServicesResponse");
+    const { server, requests, responses, first } = await serverWithOpenStream();
+    assert.equal(first.value?.messageResponse.case, "listServicesResponse");
 
     server.child.kill("SIGTERM");
     await server.waitForLog((l) => l.msg === "shutting down: draining in-flight calls");
@@ -79,10 +83,7 @@ describe("graceful shutdown", () => {
   });
 
   it("calls still running after the grace period end with UNAVAILABLE, and the exit code is still 0", async () => {
-    const server = await startServerProcess(["--grace-period", "300ms"]);
-    const { requests, responses } = openReflection(server);
-    requests.push(listServices);
-    await responses.next();
+    const { server, responses } = await serverWithOpenStream(["--grace-period", "300ms"]);
     server.child.kill("SIGTERM");
     await assert.rejects(responses.next(), (e) => {
       const err = ConnectError.from(e);
@@ -95,10 +96,7 @@ describe("graceful shutdown", () => {
   });
 
   it("a second signal exits at once", async () => {
-    const server = await startServerProcess(["--grace-period", "60s"]);
-    const { requests, responses } = openReflection(server);
-    requests.push(listServices);
-    await responses.next();
+    const { server, responses } = await serverWithOpenStream(["--grace-period", "60s"]);
     server.child.kill("SIGTERM");
     await server.waitForLog((l) => l.msg === "shutting down: draining in-flight calls");
     const started = Date.now();

@@ -10,7 +10,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { grpcFrame } from "./helpers/raw-http2.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startServerProcess, useServerProcess } from "./helpers/server-process.js";
 import { GatewayClient, applyRequestReply, requestObject } from "./helpers/tyk-gateway.js";
 
 // Transport details Tyk depends on: unix sockets, several listeners, empty
@@ -46,27 +46,21 @@ function callWithAuthority(baseUrl: string, authority: string, extra: http2.Outg
 }
 
 describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
-  let server: ServerProcess;
-  before(async () => {
-    server = await startServerProcess();
-  });
-  after(async () => {
-    assert.equal(await server.stop(), 0);
-  });
+  const server = useServerProcess();
 
   it("is served by default", async () => {
-    const res = await callWithAuthority(server.baseUrl, "");
+    const res = await callWithAuthority(server().baseUrl, "");
     assert.equal(res.status, "0");
     assert.match(res.data.toString(), /You said: hi/);
   });
 
   it("is served when the header block spans HEADERS and CONTINUATION frames", async () => {
-    const res = await callWithAuthority(server.baseUrl, "", { "x-big": "v".repeat(20_000) });
+    const res = await callWithAuthority(server().baseUrl, "", { "x-big": "v".repeat(20_000) });
     assert.equal(res.status, "0");
   });
 
   it("is served when sent as a literal without indexing (hand-made HPACK over a raw socket)", async () => {
-    const port = Number(server.address.split(":")[1]);
+    const port = Number(server().address.split(":")[1]);
     const str = (s: string) => [s.length, ...Buffer.from(s)];
     const block = Buffer.from([
       0x83, // :method POST

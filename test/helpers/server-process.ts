@@ -1,4 +1,6 @@
+import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
+import { after, before } from "node:test";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { repoPath } from "./paths.js";
@@ -106,4 +108,19 @@ export async function startServerProcess(args: readonly string[] = []): Promise<
       return exited;
     },
   };
+}
+
+/**
+ * One server process for a whole describe block: started before its tests,
+ * stopped after them with SIGTERM, which must exit 0. Returns a getter.
+ */
+export function useServerProcess(args: readonly string[] = []): () => ServerProcess {
+  let server: ServerProcess | undefined;
+  before(async () => {
+    server = await startServerProcess(args);
+  });
+  after(async () => {
+    assert.equal(await server?.stop(), 0);
+  });
+  return () => server!;
 }

@@ -29,6 +29,8 @@ export interface Config {
   readonly logSecrets: boolean;
   /** Serve requests with an empty `:authority` (Tyk <= 5.8.2 without grpc_authority). */
   readonly acceptEmptyAuthority: boolean;
+  /** Serve unary gRPC calls on the lean path (off: connect-node serves every call). */
+  readonly fastPath: boolean;
 }
 
 /** The --help text. */
@@ -51,6 +53,8 @@ which wins over the config file):
   --log-secrets         Do not mask credentials in logged Objects and events. [LOG_SECRETS=true]
   --empty-authority A   accept (default) or refuse requests with an empty :authority,
                         as Tyk <= 5.8.2 sends without grpc_authority. [EMPTY_AUTHORITY]
+  --fast-path on|off     Serve unary gRPC calls on the lean path (default on); off
+                        leaves every call to connect-node's pipeline. [FAST_PATH]
   --grace-period DUR    Drain time on SIGTERM/SIGINT, e.g. 10s, 500ms (default 10s). [GRACE_PERIOD]
   --max-message-size N  Largest accepted request message in bytes, or with KiB/MiB
                         suffix (default 64MiB). [MAX_MESSAGE_SIZE]
@@ -74,6 +78,7 @@ interface FileConfig {
   gracePeriod?: string;
   maxMessageSize?: string;
   emptyAuthority?: string;
+  fastPath?: boolean;
 }
 
 // The JSON type each config file key takes, checked when the file is read.
@@ -90,6 +95,7 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   gracePeriod: "string",
   maxMessageSize: "string",
   emptyAuthority: "string",
+  fastPath: "boolean",
 };
 
 /**
@@ -123,6 +129,7 @@ export function parseConfig(
         "grace-period": { type: "string" },
         "max-message-size": { type: "string" },
         "empty-authority": { type: "string" },
+        "fast-path": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -147,6 +154,7 @@ export function parseConfig(
     logSecrets: values["log-secrets"] ?? (env.LOG_SECRETS !== undefined ? env.LOG_SECRETS === "true" : undefined) ?? file.logSecrets ?? false,
     acceptEmptyAuthority:
       oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
+    fastPath: onOff("fast-path setting", values["fast-path"] ?? env.FAST_PATH) ?? file.fastPath ?? true,
   };
 }
 
@@ -205,6 +213,10 @@ function positive(ms: number, what: string): number {
     throw new Error(`invalid ${what}: must be more than 0`);
   }
   return ms;
+}
+
+function onOff(what: string, value: string | undefined): boolean | undefined {
+  return value === undefined ? undefined : oneOf(what, value, ["on", "off"] as const) === "on";
 }
 
 function oneOf<T extends string>(what: string, value: string, allowed: readonly T[]): T {

@@ -2,7 +2,7 @@ import { constants } from "node:os";
 import { parseConfig, usage } from "./config.js";
 import { formatListenAddress } from "./listen-address.js";
 import { createLogger } from "./logger.js";
-import { createHealthStatus, routes, servedServices } from "./routes.js";
+import { createHealthStatus, servedServices, services } from "./routes.js";
 import { startServer } from "./server.js";
 import { removeSocketFiles } from "./unix-socket.js";
 import { loadPlugins } from "./tyk/load-plugins.js";
@@ -48,7 +48,8 @@ const server = await startServer({
   logger,
   maxMessageBytes: config.maxMessageBytes,
   acceptEmptyAuthority: config.acceptEmptyAuthority,
-  routes: routes({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
+  fastPath: config.fastPath,
+  services: services({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
 }).catch((err: unknown) => {
   logger.fatal({ err }, "cannot listen");
   process.exit(1);

@@ -7,3 +7,6 @@ export const kPeer = createContextKey<string | undefined>(undefined, { descripti
 export function peerAddress(values: ContextValues): string | undefined {
   return values.get(kPeer);
 }
+
+/** Context value: which path served the call ("connect", or "fast-path" for lean unary gRPC). */
+export const kServedBy = createContextKey<"connect" | "fast-path">("connect", { description: "serving path" });

@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { createServiceImplSpec, type ConnectRouter, type ServiceImpl, type ServiceImplSpec } from "@connectrpc/connect";
 import { Dispatcher } from "../gen/coprocess_object_pb.js";
 import { Echo } from "../gen/echo_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -38,17 +38,43 @@ export interface RouteDeps {
   readonly logSecrets?: boolean;
 }
 
-/** Registers every service on a router; transport-independent (see server.ts). */
-export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
+/**
+ * Every service implementation, built once. Transport-independent: the
+ * connect router and the gRPC fast path (see server.ts) serve these same
+ * objects.
+ */
+export function services(deps: RouteDeps): ServiceImplSpec[] {
   const descriptors = new DescriptorIndex(servedServices);
+  return [
+    implement(Dispatcher, createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false })),
+    implement(Echo, echoService),
+    implement(Users, createUsersService(deps.userStore, deps.logger)),
+    implement(Health, createHealthService(deps.health)),
+    implement(ServerReflection, createReflectionService(descriptors)),
+    implement(ServerReflectionAlpha, createReflectionAlphaService(descriptors)),
+  ];
+}
+
+function implement<T extends DescService>(service: T, impl: ServiceImpl<T>): ServiceImplSpec {
+  return createServiceImplSpec<T>(service, impl);
+}
+
+/** Registers service implementations on a connect router, method by method. */
+export function registerServices(specs: readonly ServiceImplSpec[]): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(Dispatcher, createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false }));
-    router.service(Echo, echoService);
-    router.service(Users, createUsersService(deps.userStore, deps.logger));
-    router.service(Health, createHealthService(deps.health));
-    router.service(ServerReflection, createReflectionService(descriptors));
-    router.service(ServerReflectionAlpha, createReflectionAlphaService(descriptors));
+    for (const spec of specs) {
+      for (const method of Object.values(spec.methods)) {
+        // The spec pairs each method with its implementation; the union type
+        // just cannot say so.
+        router.rpc(method.method, method.impl as never);
+      }
+    }
   };
+}
+
+/** Every service on a router (for in-process transports). */
+export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
+  return registerServices(services(deps));
 }
 
 /** A HealthStatus with every served service SERVING. */

@@ -1,14 +1,16 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { once, setMaxListeners } from "node:events";
-import { Code, ConnectError, createContextValues, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createContextValues, type ServiceImplSpec } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { createGrpcUnaryFastPath } from "./fast-path/grpc-unary.js";
 import { endStreamsOnAbort } from "./interceptors/end-streams-on-abort.js";
 import { rejectExpiredDeadline } from "./interceptors/expired-deadline.js";
 import { loggingInterceptor } from "./interceptors/logging.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import type { Logger } from "./logger.js";
-import { kPeer } from "./peer.js";
+import { kPeer, kServedBy } from "./peer.js";
+import { registerServices } from "./routes.js";
 import { EmptyAuthorityFix } from "./empty-authority.js";
 import { unknownMethod } from "./unknown-method.js";
 import { prepareSocketPath } from "./unix-socket.js";
@@ -16,12 +18,15 @@ import { prepareSocketPath } from "./unix-socket.js";
 /** How to build and bind the server. */
 export interface ServerOptions {
   readonly listen: readonly ListenAddress[];
-  readonly routes: (router: ConnectRouter) => void;
+  /** The service implementations to serve (routes.ts). */
+  readonly services: readonly ServiceImplSpec[];
   readonly logger: Logger;
   /** Largest request message; larger ones get RESOURCE_EXHAUSTED. */
   readonly maxMessageBytes: number;
   /** Serve requests with an empty `:authority` (Tyk <= 5.8.2 without grpc_authority); see empty-authority.ts. */
   readonly acceptEmptyAuthority: boolean;
+  /** Serve unary gRPC calls on the lean path (fast-path/); off: connect serves everything. */
+  readonly fastPath: boolean;
 }
 
 /** A bound server. */
@@ -51,20 +56,45 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Every in-flight call links its own signal to this one (connect-node), so
   // hundreds of listeners at once is normal here, not a leak.
   setMaxListeners(0, shutdown.signal);
+  // Logging first: it is the outermost, so it sees what the caller gets.
+  const interceptors = [loggingInterceptor(logger), endStreamsOnAbort];
+  const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
   const handler = connectNodeAdapter({
-    routes: options.routes,
+    routes: registerServices(options.services),
     readMaxBytes: options.maxMessageBytes,
-    // Logging first: it is the outermost, so it sees what the caller gets.
-    interceptors: [loggingInterceptor(logger), endStreamsOnAbort],
+    acceptCompression,
+    interceptors,
     requestGate: rejectExpiredDeadline,
     shutdownSignal: shutdown.signal,
     fallback: unknownMethod,
     contextValues: (req) => createContextValues().set(kPeer, "stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket)),
   });
+  const fastPath = options.fastPath
+    ? createGrpcUnaryFastPath({
+        services: options.services,
+        interceptors,
+        requestGate: rejectExpiredDeadline,
+        readMaxBytes: options.maxMessageBytes,
+        acceptCompression,
+        compressMinBytes: 1024, // connect's default
+        shutdownSignal: shutdown.signal,
+        contextValues: (stream) => createContextValues().set(kPeer, peers.get(stream.session!)).set(kServedBy, "fast-path"),
+        logger,
+      })
+    : undefined;
+  // node's compatibility layer (Http2ServerRequest/Response) for connect,
+  // on a server that never listens: streams the fast path does not take are
+  // handed to it exactly as node would hand them over itself.
+  const compat = http2.createServer(handler);
 
   // One HTTP/2 server makes the sessions; plain net listeners accept the
   // connections and hand them over, wrapped when empty :authority must pass.
-  const h2 = http2.createServer(handler);
+  const h2 = http2.createServer();
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (fastPath === undefined || !fastPath(stream, headers)) {
+      compat.emit("stream", stream, headers, flags, rawHeaders);
+    }
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   const peers = new WeakMap<http2.Http2Session, string | undefined>();
   let connectingPeer: string | undefined;

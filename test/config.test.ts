@@ -4,7 +4,7 @@ import { parseConfig } from "../src/config.js";
 import { parseListenAddress } from "../src/listen-address.js";
 
 describe("configuration", () => {
-  it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages, echo-log with a 5 s budget", () => {
+  it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages, echo-log with a 5 s budget, fast path on", () => {
     assert.deepEqual(parseConfig([], {}), {
       listen: [{ kind: "tcp", host: "::", port: 50051 }],
       logLevel: "info",
@@ -16,9 +16,16 @@ describe("configuration", () => {
       pluginTimeoutMs: 5000,
       logSecrets: false,
       acceptEmptyAuthority: true,
+      fastPath: true,
     });
     assert.equal(parseConfig(["--empty-authority", "refuse"], {})?.acceptEmptyAuthority, false);
     assert.throws(() => parseConfig(["--empty-authority", "maybe"], {}), /invalid empty-authority setting/);
+    assert.equal(parseConfig(["--fast-path", "off"], {})?.fastPath, false);
+    assert.equal(parseConfig([], { FAST_PATH: "off" })?.fastPath, false);
+    assert.equal(parseConfig(["--fast-path", "on"], { FAST_PATH: "off" })?.fastPath, true);
+    assert.equal(parseConfig([], {}, () => '{"fastPath": false}')?.fastPath, true, "no config file named");
+    assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"fastPath": false}')?.fastPath, false);
+    assert.throws(() => parseConfig(["--fast-path", "yes"], {}), /invalid fast-path setting "yes": expected one of on, off/);
   });
 
   it("a config file supplies settings and plugin options; env and flags override it", () => {

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
-import { peerAddress } from "../peer.js";
+import { kServedBy, peerAddress } from "../peer.js";
 
 // Codes that describe the caller's request or the call's fate, not a fault
 // of this server: logged as warnings. Everything else is an error.
@@ -32,7 +32,7 @@ export function loggingInterceptor(logger: Logger): Interceptor {
       const rpc = `${req.service.typeName}/${req.method.name}`;
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
       if (error === undefined) {
-        logger.debug({ rpc, protocol: req.header.get("content-type"), ms }, "rpc ok");
+        logger.debug({ rpc, protocol: req.header.get("content-type"), via: req.contextValues.get(kServedBy), ms }, "rpc ok");
         return;
       }
       const err = ConnectError.from(error);

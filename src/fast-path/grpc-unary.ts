@@ -1,0 +1,300 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { create, type DescMessage, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type ServiceImplSpec,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { compressionNegotiate, createMethodSerializationLookup, type Compression } from "@connectrpc/connect/protocol";
+import { contentTypeProto, parseContentType, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { Logger } from "../logger.js";
+import { peerAddress } from "../peer.js";
+import { FastCallContext, type CallEnvironment } from "./call-context.js";
+import { readUnaryRequest } from "./envelope-reader.js";
+
+/** Settings of the fast path; the same values the connect adapter is given. */
+export interface GrpcUnaryFastPathOptions extends CallEnvironment {
+  /** The service implementations (their unary methods are served here). */
+  readonly services: readonly ServiceImplSpec[];
+  /** Run around every call, outermost first, as connect runs them. */
+  readonly interceptors: readonly Interceptor[];
+  /** Runs before the request body is read; throwing refuses the call. */
+  readonly requestGate?: (ctx: HandlerContext) => void | Promise<void>;
+  /** Largest accepted request message. */
+  readonly readMaxBytes: number;
+  /** Request and response compressions, in order of preference. */
+  readonly acceptCompression: readonly Compression[];
+  /** Responses smaller than this are never compressed (connect's default: 1024). */
+  readonly compressMinBytes: number;
+  readonly logger: Logger;
+}
+
+/** Serves one stream if it is a unary gRPC call this path handles; false hands it to connect. */
+export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
+
+type UnaryFn = (req: UnaryRequest) => Promise<UnaryResponse>;
+
+interface UnaryRoute {
+  readonly spec: Extract<MethodImplSpec, { kind: "unary" }>;
+  readonly parse: (data: Uint8Array) => MessageShape<DescMessage>;
+  readonly serialize: (message: MessageShape<DescMessage>) => Uint8Array;
+  /** The implementation wrapped in the interceptors, built once per method. */
+  readonly invoke: UnaryFn;
+}
+
+/** One call's context and the request/response objects made for it. */
+interface CallState {
+  readonly context: FastCallContext;
+  request?: UnaryRequest;
+  response?: UnaryResponse;
+}
+
+// The call a request object belongs to; a symbol key survives `{ ...req }` in interceptors.
+const kCall = Symbol("fast-path call");
+type FastRequest = UnaryRequest & { readonly [kCall]: CallState };
+
+/**
+ * A lean path for unary gRPC calls with protobuf payloads straight on
+ * node:http2 streams. It calls the same typed implementations through the
+ * same interceptors and request gate as the connect router, and writes the
+ * same bytes, headers and trailers (checked by test/fast-path-differential);
+ * what it leaves out is connect's per-call machinery (async-iterable
+ * pipeline, eager web Headers and AbortSignals), which is most of connect's
+ * cost per call. Everything else (streaming methods, gRPC-Web, Connect,
+ * JSON, other HTTP methods) is left to connect.
+ */
+export function createGrpcUnaryFastPath(options: GrpcUnaryFastPathOptions): StreamHandler {
+  const routes = new Map<string, UnaryRoute>();
+  for (const service of options.services) {
+    for (const spec of Object.values(service.methods)) {
+      if (spec.kind === "unary") {
+        routes.set(`/${service.service.typeName}/${spec.method.name}`, unaryRoute(spec, options));
+      }
+    }
+  }
+  return (stream, headers) => {
+    if (headers[":method"] !== "POST") {
+      return false;
+    }
+    const path = headers[":path"] ?? "";
+    const query = path.indexOf("?");
+    const route = routes.get(query === -1 ? path : path.slice(0, query));
+    if (route === undefined || parseContentType(headers["content-type"] ?? null)?.binary !== true) {
+      return false;
+    }
+    serve(route, stream, headers, options);
+    return true;
+  };
+}
+
+function unaryRoute(spec: Extract<MethodImplSpec, { kind: "unary" }>, options: GrpcUnaryFastPathOptions): UnaryRoute {
+  // connect's own serializers, so that limits and error messages match.
+  const serialization = createMethodSerializationLookup(spec.method, undefined, undefined, {
+    readMaxBytes: options.readMaxBytes,
+    writeMaxBytes: 0xffffffff,
+  });
+  const input = serialization.getI(true);
+  const output = serialization.getO(true);
+  const method = spec.method as DescMethodUnary;
+  const impl: UnaryFn = async (req) => {
+    const call = (req as FastRequest)[kCall];
+    const message = await spec.impl(req.message, req === call.request ? call.context : mergedContext(call.context, req));
+    return (call.response = unaryResponse(call.context, create(method.output, message)));
+  };
+  let invoke = impl;
+  for (const interceptor of [...options.interceptors].reverse()) {
+    invoke = interceptor(invoke as never) as UnaryFn;
+  }
+  return { spec, parse: (d) => input.parse(d), serialize: (m) => output.serialize(m), invoke };
+}
+
+async function serve(route: UnaryRoute, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: GrpcUnaryFastPathOptions) {
+  // Failures reach us as the stream's close and rstCode; an unhandled
+  // "error" event would take the process down.
+  stream.on("error", ignore);
+  const { spec } = route;
+  const timeout = parseTimeout(header(headers, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
+  const context = new FastCallContext(spec.method.parent, spec.method, stream, headers, options, timeout.timeoutMs);
+  const call: CallState = { context };
+  const compression = compressionNegotiate(
+    options.acceptCompression as Compression[],
+    header(headers, "grpc-encoding"),
+    header(headers, "grpc-accept-encoding"),
+    "grpc-accept-encoding",
+  );
+  let response: UnaryResponse | undefined;
+  let error: unknown;
+  let invoked = false;
+  try {
+    if (options.requestGate !== undefined) {
+      await options.requestGate(context);
+    }
+    if (compression.error !== undefined) {
+      throw compression.error;
+    }
+    if (timeout.error !== undefined) {
+      throw timeout.error;
+    }
+    const message = await readUnaryRequest(stream, options.readMaxBytes, compression.request, route.parse);
+    invoked = true;
+    response = await route.invoke((call.request = unaryRequest(call, message)));
+  } catch (e) {
+    error = e;
+  }
+  context.end();
+  if (error !== undefined && !invoked) {
+    // Refused before reaching the interceptors (bad framing, encoding or
+    // timeout; expired deadline), so the logging interceptor never saw it.
+    const err = ConnectError.from(error);
+    options.logger.warn({ rpc: `${spec.method.parent.typeName}/${spec.method.name}`, code: Code[err.code], message: err.rawMessage, peer: peerAddress(context.values) }, "rpc refused");
+  }
+  if (stream.destroyed || stream.closed) {
+    return; // the caller reset the stream: nobody to answer
+  }
+  let body: Uint8Array | undefined;
+  try {
+    if (response !== undefined) {
+      body = await frame(route.serialize(response.message), compression.response, options.compressMinBytes);
+    }
+  } catch (e) {
+    error = e;
+  }
+  respond(stream, call, response, compression.response, body, error);
+}
+
+// Headers (and trailers) as connect writes them: its defaults first, then
+// what the handler or interceptors set.
+function respond(
+  stream: ServerHttp2Stream,
+  call: CallState,
+  response: UnaryResponse | undefined,
+  compression: Compression | null,
+  body: Uint8Array | undefined,
+  error: unknown,
+) {
+  const head: OutgoingHttpHeaders = { ":status": 200, "content-type": contentTypeProto };
+  if (compression !== null) {
+    head["grpc-encoding"] = compression.name;
+  }
+  // An interceptor may answer with headers of its own; otherwise only read
+  // the call's if a handler created them.
+  const foreign = response !== undefined && response !== call.response;
+  const { context } = call;
+  const responseHeader = foreign ? response.header : context.hasResponseHeader ? context.responseHeader : undefined;
+  if (responseHeader !== undefined) {
+    Object.assign(head, nodeHeaders(responseHeader));
+  }
+  let trailer: OutgoingHttpHeaders;
+  const responseTrailer = foreign ? response.trailer : context.hasResponseTrailer ? context.responseTrailer : undefined;
+  if (error === undefined && responseTrailer === undefined) {
+    trailer = { "grpc-status": "0" };
+  } else {
+    const t = new Headers({ "grpc-status": "0" });
+    responseTrailer?.forEach((value, key) => t.set(key, value));
+    if (error !== undefined) {
+      setTrailerStatus(t, error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal, undefined, undefined, error));
+    }
+    trailer = nodeHeaders(t);
+  }
+  if (error !== undefined) {
+    body = undefined;
+  }
+  try {
+    stream.respond(head, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(trailer));
+    stream.end(body);
+  } catch {
+    // The stream closed between our check and the write: nobody to answer.
+  }
+}
+
+async function frame(data: Uint8Array, compression: Compression | null, compressMinBytes: number): Promise<Buffer> {
+  let flags = 0;
+  if (compression !== null && data.byteLength >= compressMinBytes) {
+    data = await compression.compress(data);
+    flags = 1;
+  }
+  const out = Buffer.allocUnsafe(5 + data.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(data.byteLength, 1);
+  out.set(data, 5);
+  return out;
+}
+
+function unaryRequest(state: CallState, message: MessageShape<DescMessage>): FastRequest {
+  const call = state.context;
+  // Own enumerable accessors, so an interceptor's `{ ...req }` keeps them all.
+  return {
+    [kCall]: state,
+    stream: false,
+    service: call.service,
+    method: call.method as DescMethodUnary,
+    requestMethod: "POST",
+    message,
+    get url() {
+      return call.url;
+    },
+    get signal() {
+      return call.signal;
+    },
+    get header() {
+      return call.requestHeader;
+    },
+    get contextValues() {
+      return call.values;
+    },
+  };
+}
+
+function unaryResponse(call: FastCallContext, message: MessageShape<DescMessage>): UnaryResponse {
+  return {
+    stream: false,
+    service: call.service,
+    method: call.method as DescMethodUnary,
+    message,
+    get header() {
+      return call.responseHeader;
+    },
+    get trailer() {
+      return call.responseTrailer;
+    },
+  };
+}
+
+// An interceptor passed on a request of its own: the handler sees its
+// header, signal and values, as connect's mergeRequest does.
+function mergedContext(call: FastCallContext, req: UnaryRequest): HandlerContext {
+  return {
+    method: call.method,
+    service: req.service,
+    protocolName: call.protocolName,
+    requestMethod: call.requestMethod,
+    url: call.url,
+    timeoutMs: call.timeoutMs,
+    requestHeader: req.header,
+    responseHeader: call.responseHeader,
+    responseTrailer: call.responseTrailer,
+    signal: req.signal,
+    values: req.contextValues,
+  };
+}
+
+function nodeHeaders(headers: Headers): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  headers.forEach((value, key) => {
+    out[key] = value;
+  });
+  return out;
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name];
+  return typeof value === "string" ? value : Array.isArray(value) ? value.join(", ") : null;
+}
+
+function ignore() {}

@@ -1,5 +1,6 @@
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
+import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, PRIORITY, readInt, SETTINGS, skipString } from "./h2-frames.js";
 
 // Tyk Gateway <= 5.8.2 dials with an empty target and, unless
 // `grpc_authority` is set, sends `:authority: ""`. Node's HTTP/2 server
@@ -16,13 +17,6 @@ import type { Socket } from "node:net";
 // skipped by length, so no Huffman decoding and no table state are needed.
 // Everything else on the connection passes through unchanged.
 
-const preface = 24; // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-const frameHeader = 9;
-const HEADERS = 0x1;
-const CONTINUATION = 0x9;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
 // Node advertises the protocol's default SETTINGS_MAX_FRAME_SIZE.
 const maxFramePayload = 16384;
 const authority = Buffer.from("localhost");
@@ -37,10 +31,15 @@ export class EmptyAuthorityFix extends Duplex {
   #prefaceLeft = preface;
   // A header block spread over HEADERS + CONTINUATION frames.
   #block: { streamId: number; flags: number; priority: Buffer; fragments: Buffer[]; raw: Buffer[] } | undefined;
+  // authority-sniff.ts sent a SETTINGS frame of its own whose ACK has not
+  // come yet: Node's session must not see it (it would be an unexpected ACK).
+  #dropSettingsAck: boolean;
 
-  constructor(socket: Socket) {
+  /** `dropSettingsAck`: remove the client's next SETTINGS ACK (see authority-sniff.ts). */
+  constructor(socket: Socket, options: { dropSettingsAck?: boolean } = {}) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
+    this.#dropSettingsAck = options.dropSettingsAck ?? false;
     // Node's HTTP/2 disables Nagle on sockets it owns, but cannot reach this
     // one through the wrapper; without this, each small frame (WINDOW_UPDATE,
     // SETTINGS ACK) waits for a delayed ACK and large messages crawl (measured:
@@ -101,6 +100,10 @@ export class EmptyAuthorityFix extends Duplex {
       const frame = data.subarray(offset, offset + frameHeader + length);
       offset += frameHeader + length;
       const type = frame[3]!;
+      if (this.#dropSettingsAck && type === SETTINGS && frame[4]! & ACK) {
+        this.#dropSettingsAck = false;
+        continue;
+      }
       if (type !== HEADERS && type !== CONTINUATION) {
         if (this.#block) {
           // Not allowed inside a header block: pass everything on, let Node reject it.
@@ -120,23 +123,14 @@ export class EmptyAuthorityFix extends Duplex {
     const type = frame[3]!;
     const flags = frame[4]!;
     const streamId = frame.readUInt32BE(5) & 0x7fffffff;
-    let payload = frame.subarray(frameHeader);
     if (type === HEADERS) {
       if (this.#block) {
         out.push(...this.#block.raw);
       }
-      let priority: Buffer = Buffer.alloc(0);
-      if (flags & PADDED) {
-        const padLength = payload[0] ?? 0;
-        payload = payload.subarray(1, Math.max(1, payload.length - padLength));
-      }
-      if (flags & PRIORITY) {
-        priority = payload.subarray(0, 5);
-        payload = payload.subarray(5);
-      }
+      const { priority, fragment: payload } = headerBlockFragment(frame);
       this.#block = { streamId, flags, priority, fragments: [payload], raw: [frame] };
     } else if (this.#block && this.#block.streamId === streamId) {
-      this.#block.fragments.push(payload);
+      this.#block.fragments.push(frame.subarray(frameHeader));
       this.#block.raw.push(frame);
     } else {
       out.push(frame); // stray CONTINUATION: Node reports the protocol error
@@ -191,28 +185,6 @@ function fixAuthority(block: Buffer): Buffer | undefined {
   }
   parts.push(block.subarray(copied));
   return Buffer.concat(parts);
-}
-
-function readInt(buf: Buffer, pos: number, prefixBits: number): [number, number] {
-  const max = (1 << prefixBits) - 1;
-  let value = buf[pos]! & max;
-  pos++;
-  if (value < max) {
-    return [value, pos];
-  }
-  for (let shift = 0; ; shift += 7) {
-    if (pos >= buf.length || shift > 28) throw new RangeError("bad HPACK integer");
-    const b = buf[pos++]!;
-    value += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) return [value, pos];
-  }
-}
-
-function skipString(buf: Buffer, pos: number): number {
-  if (pos >= buf.length) throw new RangeError("truncated HPACK string");
-  const [length, next] = readInt(buf, pos, 7);
-  if (next + length > buf.length) throw new RangeError("truncated HPACK string");
-  return next + length;
 }
 
 // Frames a header block as HEADERS (+ CONTINUATION) without padding.

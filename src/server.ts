@@ -11,6 +11,7 @@ import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import type { Logger } from "./logger.js";
 import { kPeer, kServedBy } from "./peer.js";
 import { registerServices } from "./routes.js";
+import { sniffFirstRequest } from "./authority-sniff.js";
 import { EmptyAuthorityFix } from "./empty-authority.js";
 import { unknownMethod } from "./unknown-method.js";
 import { prepareSocketPath } from "./unix-socket.js";
@@ -41,6 +42,13 @@ export interface RunningServer {
    */
   drain(graceMs: number): Promise<{ forced: boolean }>;
 }
+
+// How long a new connection may take to send its first request's headers
+// before it is served through the empty-:authority wrapper anyway.
+const sniffWaitMs = 1000;
+
+// A connection reset while its first request is being looked at concerns nobody else.
+const ignoreSniffError = () => undefined;
 
 // After the grace period, how long cut-off calls get to send their trailers
 // before their connections are destroyed.
@@ -109,11 +117,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       session.close();
     }
   });
-  const accept = (socket: net.Socket) => {
+  const handOver = (socket: net.Socket, stream: net.Socket | EmptyAuthorityFix) => {
     connectingPeer = peerOf(socket);
     // Emitting "connection" creates the session synchronously ("session" above).
-    h2.emit("connection", options.acceptEmptyAuthority ? new EmptyAuthorityFix(socket) : socket);
+    h2.emit("connection", stream);
     connectingPeer = undefined;
+  };
+  const accept = (socket: net.Socket) => {
+    if (!options.acceptEmptyAuthority) {
+      handOver(socket, socket);
+      return;
+    }
+    // Only connections whose first request has an empty :authority pay for
+    // the rewriting wrapper; see authority-sniff.ts.
+    socket.on("error", ignoreSniffError);
+    sniffFirstRequest(socket, sniffWaitMs).then(({ authorityOk, settingsAckPending }) => {
+      socket.off("error", ignoreSniffError);
+      if (socket.destroyed) {
+        return;
+      }
+      logger.debug({ peer: peerOf(socket), rewriteAuthority: !authorityOk }, "connection accepted");
+      handOver(socket, authorityOk ? socket : new EmptyAuthorityFix(socket, { dropSettingsAck: settingsAckPending }));
+    });
   };
   const listeners: net.Server[] = [];
   const addresses: ListenAddress[] = [];

@@ -70,14 +70,6 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
       0x0f, 0x10, ...str("application/grpc"), // content-type (static 31)
       0x00, ...str("te"), ...str("trailers"),
     ]);
-    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
-      const h = Buffer.alloc(9);
-      h.writeUIntBE(payload.length, 0, 3);
-      h[3] = type;
-      h[4] = flags;
-      h.writeUInt32BE(stream, 5);
-      return Buffer.concat([h, payload]);
-    };
     const socket = net.connect(port, "127.0.0.1");
     const received: Buffer[] = [];
     socket.on("data", (d) => received.push(d));
@@ -93,6 +85,38 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
     assert.ok(Buffer.concat(received).includes("You said: hi"), "the reply came back");
   });
 
+  // grpc-go (so Tyk) sends no request before the server's preface: the
+  // server must speak first, then tell from the first request whether the
+  // connection needs the :authority rewrite (authority-sniff.ts).
+  for (const [authority, rewrite] of [["", true], ["localhost:50051", false]] as const) {
+    it(`a client that waits for the server's preface, :authority ${JSON.stringify(authority)}: served${rewrite ? " through the rewrite" : " without the rewrite"}`, async () => {
+      const port = Number(server().address.split(":")[1]);
+      const client = new WaitingClient(port);
+      await client.handshake();
+      const reply = await client.call(headerBlock(authority));
+      assert.ok(reply.includes("You said: hi"), "the reply came back");
+      const reply2 = await client.call(headerBlock(authority), 3);
+      assert.ok(reply2.includes("You said: hi"), "and a second call on the connection");
+      const peer = client.localAddress;
+      client.close();
+      const line = await server().waitForLog((l) => l.msg === "connection accepted" && l["peer"] === peer);
+      assert.equal(line["rewriteAuthority"], rewrite);
+    });
+  }
+
+  it("a client idle for longer than the look at its first request is served through the rewrite", async () => {
+    const port = Number(server().address.split(":")[1]);
+    const client = new WaitingClient(port);
+    await client.handshake();
+    await new Promise((r) => setTimeout(r, 1300));
+    const reply = await client.call(headerBlock(""));
+    assert.ok(reply.includes("You said: hi"));
+    const peer = client.localAddress;
+    client.close();
+    const line = await server().waitForLog((l) => l.msg === "connection accepted" && l["peer"] === peer);
+    assert.equal(line["rewriteAuthority"], true);
+  });
+
   it("is refused with PROTOCOL_ERROR under --empty-authority refuse (Node's own behaviour)", async () => {
     const strict = await startServerProcess(["--empty-authority", "refuse"]);
     try {
@@ -104,6 +128,99 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
     }
   });
 });
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** A request header block for Echo.Reply, with :authority as the indexed static entry when empty (as grpc-go sends it). */
+function headerBlock(authority: string): Buffer {
+  const str = (s: string) => [s.length, ...Buffer.from(s)];
+  return Buffer.from([
+    0x83, // :method POST
+    0x86, // :scheme http
+    0x04, ...str("/echo.Echo/Reply"), // :path, literal without indexing
+    ...(authority === "" ? [0x81] : [0x01, ...str(authority)]), // :authority
+    0x0f, 0x10, ...str("application/grpc"),
+    0x00, ...str("te"), ...str("trailers"),
+  ]);
+}
+
+/**
+ * A raw HTTP/2 client that behaves like grpc-go on a new connection: it
+ * sends its preface and SETTINGS, waits for the server's SETTINGS, ACKs
+ * every SETTINGS it gets, and only then sends requests.
+ */
+class WaitingClient {
+  readonly #socket: net.Socket;
+  #received = Buffer.alloc(0);
+  #settingsSeen = 0;
+  readonly #data = new Map<number, Buffer[]>();
+  readonly #ended = new Set<number>();
+
+  constructor(port: number) {
+    this.#socket = net.connect(port, "127.0.0.1");
+    this.#socket.on("error", () => undefined);
+    this.#socket.on("data", (d: Buffer) => this.#onData(d));
+    this.#socket.write(Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    this.#socket.write(frame(0x4, 0, 0, Buffer.alloc(0)));
+  }
+
+  get localAddress(): string {
+    return `127.0.0.1:${this.#socket.localPort}`;
+  }
+
+  async handshake(): Promise<void> {
+    await this.#until(() => this.#settingsSeen > 0);
+  }
+
+  async call(block: Buffer, streamId = 1): Promise<string> {
+    this.#socket.write(frame(0x1, 0x4, streamId, block));
+    this.#socket.write(frame(0x0, 0x1, streamId, echoBody));
+    await this.#until(() => this.#ended.has(streamId));
+    return Buffer.concat(this.#data.get(streamId) ?? []).toString();
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  #onData(d: Buffer): void {
+    this.#received = Buffer.concat([this.#received, d]);
+    while (this.#received.length >= 9) {
+      const length = this.#received.readUIntBE(0, 3);
+      if (this.#received.length < 9 + length) break;
+      const [type, flags] = [this.#received[3]!, this.#received[4]!];
+      const stream = this.#received.readUInt32BE(5) & 0x7fffffff;
+      const payload = this.#received.subarray(9, 9 + length);
+      this.#received = this.#received.subarray(9 + length);
+      if (type === 0x4 && !(flags & 0x1)) {
+        this.#settingsSeen++;
+        this.#socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // ACK
+      } else if (type === 0x0) {
+        this.#data.set(stream, [...(this.#data.get(stream) ?? []), payload]);
+      }
+      if ((type === 0x1 || type === 0x0) && flags & 0x1) {
+        this.#ended.add(stream);
+      } else if (type === 0x3) {
+        this.#ended.add(stream); // RST_STREAM
+      }
+    }
+  }
+
+  async #until(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 3000;
+    while (!condition()) {
+      assert.ok(Date.now() < deadline, "no answer within 3 s");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
 
 describe("unix sockets and several listeners", () => {
   let dir: string;

@@ -26,7 +26,7 @@ export function createDispatcherService({ plugins, logger, logSecrets }: Dispatc
         const json = toJson(ObjectSchema, object);
         logger.debug({ object: logSecrets ? json : maskObjectJson(json) }, "dispatch object");
       }
-      return plugins.dispatch(object, ctx.signal);
+      return plugins.dispatch(object, ctx);
     },
 
     async dispatchEvent(event, ctx) {
@@ -39,7 +39,7 @@ export function createDispatcherService({ plugins, logger, logSecrets }: Dispatc
         throw new ConnectError(`event payload is not valid JSON: ${reason}`, Code.InvalidArgument);
       }
       logger.info({ event: logSecrets ? parsed : maskEventJson(parsed) }, "received event");
-      await plugins.event(parsed, ctx.signal);
+      await plugins.event(parsed, ctx);
       return {};
     },
   };

@@ -17,6 +17,11 @@ import { TykResponse } from "./response.js";
 /** How a hook call ended, for logs (and metrics). */
 export type HookOutcome = "continue" | "reject" | "respond" | "allow";
 
+/** The gRPC call's cancellation, read only when needed (a HandlerContext fits). */
+export interface CallSignal {
+  readonly signal: AbortSignal;
+}
+
 /** Settings of the plugin runtime. */
 export interface PluginHostOptions {
   readonly logger: Logger;
@@ -44,14 +49,18 @@ export class PluginHost {
     this.#timeoutMs = options.timeoutMs;
   }
 
-  /** Handles one Dispatch call; throws a ConnectError when the plugin fails or runs out of time. */
-  async dispatch(object: Object$, signal: AbortSignal): Promise<Object$> {
+  /**
+   * Handles one Dispatch call; throws a ConnectError when the plugin fails or
+   * runs out of time. `call.signal` (the gRPC call's) is read only if the
+   * hook reads its own signal: creating signals costs more than most hooks.
+   */
+  async dispatch(object: Object$, call: CallSignal): Promise<Object$> {
     const found = this.#registry.find(object.hookType, object.hookName);
     if (found === undefined) {
       this.#warnUnknown(object);
       return object;
     }
-    const outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, signal, (budget) =>
+    const outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, call, (budget) =>
       runHook(found, object, context(object, found.logger, budget)),
     );
     if (this.#logger.isLevelEnabled("debug")) {
@@ -65,7 +74,7 @@ export class PluginHost {
    * named by `handler_name`. Handler failures are logged, never returned: the
    * gateway does not wait for events.
    */
-  async event(payload: JsonValue, signal: AbortSignal): Promise<void> {
+  async event(payload: JsonValue, call: CallSignal): Promise<void> {
     const event = parseTykEvent(payload);
     if (event === undefined) {
       return; // not a Tyk event (e.g. a hand-made test payload): logged by the caller, nothing to run
@@ -76,32 +85,56 @@ export class PluginHost {
       return;
     }
     try {
-      await this.#withBudget(found.plugin, `event handler "${event.handlerName}"`, signal, (budget) =>
-        found.handler(event, { logger: found.logger, signal: budget }),
+      await this.#withBudget(found.plugin, `event handler "${event.handlerName}"`, call, (budget) =>
+        found.handler(event, {
+          logger: found.logger,
+          get signal() {
+            return budget();
+          },
+        }),
       );
     } catch {
       // #withBudget logged it; the reply to the gateway stays EventReply{}.
     }
   }
 
-  // Runs fn with an AbortSignal that fires at the time budget or when the
-  // call is cancelled; turns failures into logged ConnectErrors.
-  async #withBudget<T>(plugin: string, what: string, callSignal: AbortSignal, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    const budget = new AbortController();
-    const onCallAbort = () => budget.abort(callSignal.reason);
-    callSignal.addEventListener("abort", onCallAbort, { once: true });
+  // Runs fn with a (lazily made) AbortSignal that fires at the time budget
+  // or when the call is cancelled; turns failures into logged ConnectErrors.
+  // A hook that returns synchronously cannot overrun its budget (it held the
+  // event loop all along), so only a returned promise is raced against it.
+  async #withBudget<T>(plugin: string, what: string, call: CallSignal, fn: (signal: () => AbortSignal) => T | Promise<T>): Promise<T> {
+    let budget: AbortController | undefined;
+    let expired: ConnectError | undefined;
+    const onCallAbort = () => budget!.abort(call.signal.reason);
+    const signal = () => {
+      if (budget === undefined) {
+        budget = new AbortController();
+        if (expired !== undefined) {
+          budget.abort(expired);
+        } else if (call.signal.aborted) {
+          budget.abort(call.signal.reason);
+        } else {
+          call.signal.addEventListener("abort", onCallAbort, { once: true });
+        }
+      }
+      return budget.signal;
+    };
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new ConnectError(`plugin "${plugin}" exceeded its ${this.#timeoutMs} ms budget in ${what}`, Code.DeadlineExceeded);
-        budget.abort(err);
-        reject(err);
-      }, this.#timeoutMs);
-    });
     try {
-      return await Promise.race([Promise.resolve().then(() => fn(budget.signal)), timedOut]);
+      const result = fn(signal);
+      if (!isPromiseLike(result)) {
+        return result;
+      }
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          expired = new ConnectError(`plugin "${plugin}" exceeded its ${this.#timeoutMs} ms budget in ${what}`, Code.DeadlineExceeded);
+          budget?.abort(expired);
+          reject(expired);
+        }, this.#timeoutMs);
+      });
+      return await Promise.race([result, timedOut]);
     } catch (e) {
-      if (e instanceof ConnectError && e.code === Code.DeadlineExceeded) {
+      if (e !== undefined && e === expired) {
         this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, "plugin timed out");
         throw e;
       }
@@ -109,7 +142,9 @@ export class PluginHost {
       throw new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
     } finally {
       clearTimeout(timer);
-      callSignal.removeEventListener("abort", onCallAbort);
+      if (budget !== undefined) {
+        call.signal.removeEventListener("abort", onCallAbort);
+      }
     }
   }
 
@@ -125,7 +160,8 @@ export class PluginHost {
   }
 }
 
-async function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): Promise<HookOutcome> {
+// Synchronous when the hook is (most are): no promise, no timer.
+function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): HookOutcome | Promise<HookOutcome> {
   // The gateway always sends these; a hand-made Object may not, and the
   // gateway would crash on a reply without them.
   object.request ??= create(MiniRequestObjectSchema);
@@ -134,16 +170,20 @@ async function runHook(found: RegisteredHook, object: Object$, ctx: HookContext)
     case "pre":
     case "postKeyAuth":
     case "post":
-      return applyRequestOutcome(object, await found.hook(new TykRequest(object.request), ctx));
+      return then(found.hook(new TykRequest(object.request), ctx), (outcome) => applyRequestOutcome(object, outcome));
     case "auth":
-      return applyAuthOutcome(object, await found.hook(new TykRequest(object.request), ctx));
+      return then(found.hook(new TykRequest(object.request), ctx), (outcome) => applyAuthOutcome(object, outcome));
     case "response":
       if (object.response === undefined) {
         throw new ConnectError("Response hook called without a response object", Code.InvalidArgument);
       }
-      await found.hook(new TykResponse(object.response, new TykRequestView(object.request)), ctx);
-      return "continue";
+      return then(found.hook(new TykResponse(object.response, new TykRequestView(object.request)), ctx), () => "continue" as const);
   }
+}
+
+// Applies f to a value, or to a promise's value once it settles.
+function then<T, U>(value: T | Promise<T>, f: (value: T) => U): U | Promise<U> {
+  return isPromiseLike(value) ? value.then(f) : f(value);
 }
 
 function applyRequestOutcome(object: Object$, outcome: RequestOutcome | void): HookOutcome {
@@ -206,7 +246,11 @@ function checkedHeaders(headers: OutcomeHeaders): Record<string, string> {
   return { ...headers };
 }
 
-function context(object: Object$, logger: Logger, signal: AbortSignal): HookContext {
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function context(object: Object$, logger: Logger, signal: () => AbortSignal): HookContext {
   let config: JsonValue | undefined | null = null;
   return {
     hookType: object.hookType,
@@ -228,7 +272,9 @@ function context(object: Object$, logger: Logger, signal: AbortSignal): HookCont
     session: object.session,
     metadata: object.metadata,
     logger,
-    signal,
+    get signal() {
+      return signal();
+    },
     object,
   };
 }

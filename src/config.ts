@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { parseDuration } from "./duration.js";
@@ -31,6 +32,8 @@ export interface Config {
   readonly acceptEmptyAuthority: boolean;
   /** Serve unary gRPC calls on the lean path (off: connect-node serves every call). */
   readonly fastPath: boolean;
+  /** Server processes sharing the listeners (node:cluster); 1 serves in this process. */
+  readonly workers: number;
 }
 
 /** The --help text. */
@@ -55,6 +58,8 @@ which wins over the config file):
                         as Tyk <= 5.8.2 sends without grpc_authority. [EMPTY_AUTHORITY]
   --fast-path on|off     Serve unary gRPC calls on the lean path (default on); off
                         leaves every call to connect-node's pipeline. [FAST_PATH]
+  --workers N|auto      Server processes sharing the listeners (default 1; auto: one
+                        per CPU). Crashed workers are restarted. [WORKERS]
   --grace-period DUR    Drain time on SIGTERM/SIGINT, e.g. 10s, 500ms (default 10s). [GRACE_PERIOD]
   --max-message-size N  Largest accepted request message in bytes, or with KiB/MiB
                         suffix (default 64MiB). [MAX_MESSAGE_SIZE]
@@ -79,10 +84,12 @@ interface FileConfig {
   maxMessageSize?: string;
   emptyAuthority?: string;
   fastPath?: boolean;
+  workers?: number | "auto";
 }
 
 // The JSON type each config file key takes, checked when the file is read.
-const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "string[]" | "object"> = {
+// ("count": a number, or "auto")
+const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "string[]" | "object" | "count"> = {
   listen: "string[]",
   host: "string",
   port: "number",
@@ -96,6 +103,7 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   maxMessageSize: "string",
   emptyAuthority: "string",
   fastPath: "boolean",
+  workers: "count",
 };
 
 /**
@@ -130,6 +138,7 @@ export function parseConfig(
         "max-message-size": { type: "string" },
         "empty-authority": { type: "string" },
         "fast-path": { type: "string" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -155,6 +164,7 @@ export function parseConfig(
     acceptEmptyAuthority:
       oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
     fastPath: onOff("fast-path setting", values["fast-path"] ?? env.FAST_PATH) ?? file.fastPath ?? true,
+    workers: parseWorkers(values.workers ?? env.WORKERS ?? String(file.workers ?? 1)),
   };
 }
 
@@ -174,13 +184,15 @@ function readConfigFile(path: string, readFile: (path: string) => string): FileC
       throw new Error(`config file ${path}: unknown setting "${key}" (known: ${Object.keys(fileKeys).join(", ")})`);
     }
     const ok =
-      type === "string[]"
+      type === "count"
+        ? (typeof value === "number" && Number.isInteger(value)) || value === "auto"
+        : type === "string[]"
         ? Array.isArray(value) && value.every((v) => typeof v === "string")
         : type === "object"
           ? typeof value === "object" && value !== null && !Array.isArray(value)
           : typeof value === type;
     if (!ok) {
-      throw new Error(`config file ${path}: "${key}" must be ${type === "object" ? "an object" : `a ${type}`}`);
+      throw new Error(`config file ${path}: "${key}" must be ${type === "object" ? "an object" : type === "count" ? 'a whole number or "auto"' : `a ${type}`}`);
     }
   }
   return parsed as FileConfig;
@@ -213,6 +225,17 @@ function positive(ms: number, what: string): number {
     throw new Error(`invalid ${what}: must be more than 0`);
   }
   return ms;
+}
+
+/** Parses --workers: a positive integer, or "auto" (one per CPU). */
+export function parseWorkers(value: string): number {
+  if (value === "auto") {
+    return availableParallelism();
+  }
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
+    throw new Error(`invalid workers "${value}": expected a number from 1 to 256, or auto`);
+  }
+  return Number(value);
 }
 
 function onOff(what: string, value: string | undefined): boolean | undefined {

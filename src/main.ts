@@ -1,10 +1,12 @@
+import cluster from "node:cluster";
 import { constants } from "node:os";
-import { parseConfig, usage } from "./config.js";
+import { drainMessage, runPrimary } from "./cluster.js";
+import { parseConfig, usage, type Config } from "./config.js";
 import { formatListenAddress } from "./listen-address.js";
 import { createLogger } from "./logger.js";
 import { createHealthStatus, servedServices, services } from "./routes.js";
 import { startServer } from "./server.js";
-import { removeSocketFiles } from "./unix-socket.js";
+import { prepareSocketPath, removeSocketFiles } from "./unix-socket.js";
 import { loadPlugins } from "./tyk/load-plugins.js";
 import { PluginHost } from "./tyk/plugin-host.js";
 import { MemoryUserStore } from "./users/memory-user-store.js";
@@ -23,7 +25,9 @@ if (config === undefined) {
   process.exit(0);
 }
 
-const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+// Under --workers, every line says which worker wrote it.
+const rootLogger = createLogger({ level: config.logLevel, format: config.logFormat });
+const logger = cluster.isWorker ? rootLogger.child({ worker: cluster.worker!.id }) : rootLogger;
 
 // Nothing may take the process down silently: say why, then exit non-zero.
 process.on("uncaughtException", (err) => {
@@ -35,59 +39,92 @@ process.on("unhandledRejection", (reason) => {
   process.exit(1);
 });
 
-const registry = await loadPlugins(config.plugins, config.pluginOptions, logger).catch((err: unknown) => {
-  logger.fatal({ err }, "cannot load plugins");
-  process.exit(1);
-});
-logger.info(registry.describe(), "plugins loaded");
-const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs });
-
-const health = createHealthStatus();
-const server = await startServer({
-  listen: config.listen,
-  logger,
-  maxMessageBytes: config.maxMessageBytes,
-  acceptEmptyAuthority: config.acceptEmptyAuthority,
-  fastPath: config.fastPath,
-  services: services({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
-}).catch((err: unknown) => {
-  logger.fatal({ err }, "cannot listen");
-  process.exit(1);
-});
-
 // A clean drain closes the listeners, which removes their socket files; any
-// other exit (second signal, fatal error) must not leave them behind.
-const socketPaths = server.addresses.flatMap((a) => (a.kind === "unix" ? [a.path] : []));
-process.on("exit", () => removeSocketFiles(socketPaths));
+// other exit (second signal, fatal error) must not leave them behind. Only
+// files this process made its own are removed; under --workers, the primary's.
+const socketPaths = config.listen.flatMap((a) => (a.kind === "unix" ? [a.path] : []));
+const removeOwnSocketFilesAtExit = () => process.on("exit", () => removeSocketFiles(socketPaths));
 
-logger.info(
-  {
-    addresses: server.addresses.map(formatListenAddress),
-    services: servedServices.map((s) => s.typeName),
-    pid: process.pid,
-  },
-  "server listening",
-);
-
-let stopping = false;
-const onSignal = (signal: NodeJS.Signals) => {
-  if (stopping) {
-    logger.warn({ signal }, "second signal: exiting now");
-    process.exit(128 + constants.signals[signal]);
-  }
-  stopping = true;
-  logger.info({ signal, gracePeriodMs: config.gracePeriodMs }, "shutting down: draining in-flight calls");
-  health.shutdown();
-  server.drain(config.gracePeriodMs).then(
-    ({ forced }) => {
-      logger.info({ forced }, "server stopped");
-      process.exit(0);
-    },
-    (err: unknown) => {
-      logger.fatal({ err }, "shutdown failed");
+if (cluster.isPrimary && config.workers > 1) {
+  // Stale socket files are cleared once, here: workers share the listeners.
+  for (const path of socketPaths) {
+    await prepareSocketPath(path, logger).catch((err: unknown) => {
+      logger.fatal({ err }, "cannot listen");
       process.exit(1);
+    });
+  }
+  removeOwnSocketFilesAtExit();
+  runPrimary({ workers: config.workers, logger, gracePeriodMs: config.gracePeriodMs });
+} else {
+  await serve(config);
+}
+
+// One server in this process (the only one, or one of --workers).
+async function serve(config: Config): Promise<void> {
+  const registry = await loadPlugins(config.plugins, config.pluginOptions, logger).catch((err: unknown) => {
+    logger.fatal({ err }, "cannot load plugins");
+    process.exit(1);
+  });
+  logger.info(registry.describe(), "plugins loaded");
+  const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs });
+
+  const health = createHealthStatus();
+  const server = await startServer({
+    listen: config.listen,
+    logger,
+    maxMessageBytes: config.maxMessageBytes,
+    acceptEmptyAuthority: config.acceptEmptyAuthority,
+    fastPath: config.fastPath,
+    // Under --workers the primary has prepared the socket files.
+    prepareUnixSockets: !cluster.isWorker,
+    services: services({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
+  }).catch((err: unknown) => {
+    logger.fatal({ err }, "cannot listen");
+    process.exit(1);
+  });
+  if (!cluster.isWorker) {
+    removeOwnSocketFilesAtExit();
+  }
+
+  logger.info(
+    {
+      addresses: server.addresses.map(formatListenAddress),
+      services: servedServices.map((s) => s.typeName),
+      pid: process.pid,
     },
+    "server listening",
   );
-};
-process.on("SIGTERM", onSignal);
-process.on("SIGINT", onSignal);
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(128 + constants.signals[signal]);
+    }
+    stopping = true;
+    logger.info({ signal, gracePeriodMs: config.gracePeriodMs }, "shutting down: draining in-flight calls");
+    health.shutdown();
+    server.drain(config.gracePeriodMs).then(
+      ({ forced }) => {
+        logger.info({ forced }, "server stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.fatal({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  if (cluster.isWorker) {
+    // The primary decides (see cluster.ts); a Ctrl-C reaching the whole
+    // process group must not count as a first and a second signal.
+    process.on("SIGTERM", () => undefined);
+    process.on("SIGINT", () => undefined);
+    process.on("message", (message) => message === drainMessage && onSignal("SIGTERM"));
+    // The primary is gone (killed): nobody will restart or stop us.
+    process.on("disconnect", () => stopping || onSignal("SIGTERM"));
+  } else {
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+}

@@ -28,6 +28,8 @@ export interface ServerOptions {
   readonly acceptEmptyAuthority: boolean;
   /** Serve unary gRPC calls on the lean path (fast-path/); off: connect serves everything. */
   readonly fastPath: boolean;
+  /** Clear stale unix socket files before listening (default true; see unix-socket.ts). */
+  readonly prepareUnixSockets?: boolean;
 }
 
 /** A bound server. */
@@ -144,7 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const addresses: ListenAddress[] = [];
   for (const address of options.listen) {
     const listener = net.createServer(accept);
-    addresses.push(await listen(listener, address, logger));
+    addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
     listeners.push(listener);
   }
 
@@ -171,7 +173,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-async function listen(server: net.Server, address: ListenAddress, logger: Logger): Promise<ListenAddress> {
+async function listen(server: net.Server, address: ListenAddress, logger: Logger, prepareUnixSocket: boolean): Promise<ListenAddress> {
   const bind = (options: { host: string; port: number } | { path: string }) =>
     new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -181,7 +183,9 @@ async function listen(server: net.Server, address: ListenAddress, logger: Logger
       });
     });
   if (address.kind === "unix") {
-    await prepareSocketPath(address.path, logger);
+    if (prepareUnixSocket) {
+      await prepareSocketPath(address.path, logger);
+    }
     await bind({ path: address.path });
     return address;
   }

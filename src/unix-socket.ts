@@ -39,7 +39,10 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
 export function removeSocketFiles(paths: readonly string[]): void {
   for (const path of paths) {
     try {
-      unlinkSync(path);
+      // Only ever a socket: never a file that happens to have the name.
+      if (lstatSync(path).isSocket()) {
+        unlinkSync(path);
+      }
     } catch {
       // already gone
     }

@@ -1,10 +1,11 @@
 import { strict as assert } from "node:assert";
+import { availableParallelism } from "node:os";
 import { describe, it } from "node:test";
 import { parseConfig } from "../src/config.js";
 import { parseListenAddress } from "../src/listen-address.js";
 
 describe("configuration", () => {
-  it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages, echo-log with a 5 s budget, fast path on", () => {
+  it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages, echo-log with a 5 s budget, fast path on, 1 worker", () => {
     assert.deepEqual(parseConfig([], {}), {
       listen: [{ kind: "tcp", host: "::", port: 50051 }],
       logLevel: "info",
@@ -17,6 +18,7 @@ describe("configuration", () => {
       logSecrets: false,
       acceptEmptyAuthority: true,
       fastPath: true,
+      workers: 1,
     });
     assert.equal(parseConfig(["--empty-authority", "refuse"], {})?.acceptEmptyAuthority, false);
     assert.throws(() => parseConfig(["--empty-authority", "maybe"], {}), /invalid empty-authority setting/);
@@ -26,6 +28,11 @@ describe("configuration", () => {
     assert.equal(parseConfig([], {}, () => '{"fastPath": false}')?.fastPath, true, "no config file named");
     assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"fastPath": false}')?.fastPath, false);
     assert.throws(() => parseConfig(["--fast-path", "yes"], {}), /invalid fast-path setting "yes": expected one of on, off/);
+    assert.equal(parseConfig(["--workers", "3"], {})?.workers, 3);
+    assert.equal(parseConfig([], { WORKERS: "auto" })?.workers, availableParallelism());
+    assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"workers": 2}')?.workers, 2);
+    assert.throws(() => parseConfig(["--workers", "0"], {}), /invalid workers "0": expected a number from 1 to 256, or auto/);
+    assert.throws(() => parseConfig(["--config", "c.json"], {}, () => '{"workers": "many"}'), /"workers" must be a whole number or "auto"/);
   });
 
   it("a config file supplies settings and plugin options; env and flags override it", () => {

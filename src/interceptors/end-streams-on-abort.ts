@@ -7,12 +7,11 @@ import { ConnectError, type Interceptor } from "@connectrpc/connect";
  * slow source. Without this, a handler blocked on `for await (req of reqs)`
  * never notices and the caller only sees its connection torn down.
  */
-export const endStreamsOnAbort: Interceptor = (next) => async (req) => {
-  const res = await next(req);
-  if (!res.stream) {
-    return res;
+export const endStreamsOnAbort: Interceptor = (next) => (req) => {
+  if (!req.stream) {
+    return next(req); // unary calls end with their one reply: nothing to add
   }
-  return { ...res, message: untilAborted(res.message, req.signal) };
+  return next(req).then((res) => (res.stream ? { ...res, message: untilAborted(res.message, req.signal) } : res));
 };
 
 async function* untilAborted<T>(messages: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { kServedBy, peerAddress } from "../peer.js";
 
@@ -23,38 +23,39 @@ const clientCodes = new Set([
  * their duration. Streams are logged when they end.
  */
 export function loggingInterceptor(logger: Logger): Interceptor {
+  const done = (req: UnaryRequest | StreamRequest, started: number, error?: unknown) => {
+    if (error === undefined && !logger.isLevelEnabled("debug")) {
+      return; // the common case: nothing to build
+    }
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const ms = Math.round((performance.now() - started) * 1000) / 1000;
+    if (error === undefined) {
+      logger.debug({ rpc, protocol: req.header.get("content-type"), via: req.contextValues.get(kServedBy), ms }, "rpc ok");
+      return;
+    }
+    const err = ConnectError.from(error);
+    const fields = { rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(req.contextValues), ms };
+    if (clientCodes.has(err.code)) {
+      logger.warn(fields, "rpc failed");
+    } else {
+      // A non-ConnectError is a handler bug; the caller only sees "internal error".
+      logger.error({ ...fields, err: error instanceof ConnectError ? err.cause ?? err : error }, "rpc failed");
+    }
+  };
   return (next) => async (req) => {
     const started = performance.now();
-    const done = (error?: unknown) => {
-      if (error === undefined && !logger.isLevelEnabled("debug")) {
-        return; // the common case: nothing to build
-      }
-      const rpc = `${req.service.typeName}/${req.method.name}`;
-      const ms = Math.round((performance.now() - started) * 1000) / 1000;
-      if (error === undefined) {
-        logger.debug({ rpc, protocol: req.header.get("content-type"), via: req.contextValues.get(kServedBy), ms }, "rpc ok");
-        return;
-      }
-      const err = ConnectError.from(error);
-      const fields = { rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(req.contextValues), ms };
-      if (clientCodes.has(err.code)) {
-        logger.warn(fields, "rpc failed");
-      } else {
-        // A non-ConnectError is a handler bug; the caller only sees "internal error".
-        logger.error({ ...fields, err: error instanceof ConnectError ? err.cause ?? err : error }, "rpc failed");
-      }
-    };
+    let res;
     try {
-      const res = await next(req);
-      if (!res.stream) {
-        done();
-        return res;
-      }
-      return { ...res, message: observeStream(res.message, done) };
+      res = await next(req);
     } catch (e) {
-      done(e);
+      done(req, started, e);
       throw e;
     }
+    if (!res.stream) {
+      done(req, started);
+      return res;
+    }
+    return { ...res, message: observeStream(res.message, (error) => done(req, started, error)) };
   };
 }
 

@@ -4,6 +4,8 @@ import type { LogLevel } from "./config.js";
 
 export type { Logger };
 
+const flushIntervalMs = 100;
+
 /**
  * Creates the process logger: JSON lines on stdout, or human-readable lines
  * with --log-format pretty (synchronous; for people, not throughput).
@@ -15,7 +17,17 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
   if (options.format === "pretty") {
     return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }
-  const destination = pino.destination({ fd: 1, sync: false });
+  // Lines are gathered into writes of at least 4 KiB (one write per line
+  // would be a system call per line: at debug level, several per call) and
+  // flushed at least every 100 ms, so a quiet server's lines still show.
+  const destination = pino.destination({ fd: 1, sync: false, minLength: 4096 });
+  setInterval(() => {
+    try {
+      destination.flush();
+    } catch {
+      // stdout closed: nothing to do
+    }
+  }, flushIntervalMs).unref();
   process.once("exit", () => {
     try {
       destination.flushSync();

@@ -36,8 +36,10 @@ describe("--workers", () => {
 
       const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => echoOnNewConnection(server, `m${i}`)));
       assert.deepEqual(replies, Array.from({ length: 8 }, (_, i) => `You said: m${i}`));
-      const servedBy = new Set(server.lines.filter((l) => l.msg === "rpc ok").map((l) => l["worker"]));
-      assert.deepEqual([...servedBy].sort(), [1, 2], "calls were served by both workers");
+      // (Log lines arrive in batches: wait for them.)
+      const servedBy = () => new Set(server.lines.filter((l) => l.msg === "rpc ok").map((l) => l["worker"]));
+      await server.waitForLog(() => servedBy().size === 2).catch(() => undefined);
+      assert.deepEqual([...servedBy()].sort(), [1, 2], "calls were served by both workers");
 
       process.kill(first!["pid"] as number, "SIGKILL");
       await server.waitForLog((l) => l.msg === "worker died: starting a new one");

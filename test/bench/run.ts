@@ -42,6 +42,8 @@ interface BenchCase {
   readonly requests: number;
   readonly clients: number;
   readonly streams: number;
+  /** --workers of the project's server (grpc-js stays one process). */
+  readonly workers?: number;
 }
 
 const throughput = smoke ? 2000 : 50_000;
@@ -49,15 +51,16 @@ const cases: BenchCase[] = [
   { name: "Dispatch, log off", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: throughput, clients: 16, streams: 32 },
   { name: "Dispatch, JSON log on", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: true, requests: throughput, clients: 16, streams: 32 },
   { name: "Echo", path: "/echo.Echo/Reply", body: echoBody, replyBytes: 5 + 24, log: false, requests: throughput, clients: 16, streams: 32 },
+  { name: "Dispatch, log off, --workers 2", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: throughput, clients: 16, streams: 32, workers: 2 },
   { name: "Dispatch, one call at a time", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: smoke ? 200 : 5000, clients: 1, streams: 1 },
 ];
 
 type ServerName = "project" | "grpc-js";
 
-function startServer(name: ServerName, port: number, log: boolean): ChildProcess {
+function startServer(name: ServerName, port: number, log: boolean, workers = 1): ChildProcess {
   const args =
     name === "project"
-      ? [repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", log ? "debug" : "warn"]
+      ? [repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", log ? "debug" : "warn", "--workers", String(workers)]
       : [repoPath("dist", "test", "bench", "grpc-js-server.js"), String(port), ...(log ? ["--log"] : [])];
   // stdout to /dev/null, as a server logging to a file or a collector would not wait on a terminal.
   return spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
@@ -92,10 +95,15 @@ async function waitReady(baseUrl: string, c: BenchCase): Promise<void> {
   }
 }
 
-/** Peak resident set size of a process so far, in MiB (Linux VmHWM). */
+/**
+ * Peak resident set size of a process so far, in MiB (Linux VmHWM), plus
+ * its child processes' (the workers under --workers).
+ */
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter((c) => c.trim() !== "");
+  const own = m ? Number(m[1]) / 1024 : NaN;
+  return Math.round((own + children.reduce((sum, c) => sum + peakRssMiB(Number(c)), 0)) * 10) / 10;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -120,7 +128,7 @@ interface CaseResult {
 
 async function benchCase(c: BenchCase): Promise<CaseResult> {
   const ports = { project: await freePort(), "grpc-js": await freePort() };
-  const procs = { project: startServer("project", ports.project, c.log), "grpc-js": startServer("grpc-js", ports["grpc-js"], c.log) };
+  const procs = { project: startServer("project", ports.project, c.log, c.workers), "grpc-js": startServer("grpc-js", ports["grpc-js"], c.log) };
   try {
     const order: ServerName[] = ["project", "grpc-js"];
     const results: Record<ServerName, H2loadResult[]> = { project: [], "grpc-js": [] };

@@ -28,6 +28,8 @@ export interface Config {
   readonly pluginTimeoutMs: number;
   /** Log credentials in Objects and events unmasked (local debugging only). */
   readonly logSecrets: boolean;
+  /** Log every Dispatch Object at info level (otherwise only at debug). */
+  readonly logObjects: boolean;
   /** Serve requests with an empty `:authority` (Tyk <= 5.8.2 without grpc_authority). */
   readonly acceptEmptyAuthority: boolean;
   /** Serve unary gRPC calls on the lean path (off: connect-node serves every call). */
@@ -53,6 +55,8 @@ which wins over the config file):
   --log-level LEVEL     ${logLevels.join("|")} (default info). Dispatch
                         Objects are logged as JSON at debug. [LOG_LEVEL]
   --log-format FORMAT   json (default, one JSON object per line) or pretty. [LOG_FORMAT]
+  --log-objects         Log every Dispatch Object as JSON at info level, as the
+                        tutorial's server prints it (default: only at debug). [LOG_OBJECTS=true]
   --log-secrets         Do not mask credentials in logged Objects and events. [LOG_SECRETS=true]
   --empty-authority A   accept (default) or refuse requests with an empty :authority,
                         as Tyk <= 5.8.2 sends without grpc_authority. [EMPTY_AUTHORITY]
@@ -80,6 +84,7 @@ interface FileConfig {
   logLevel?: string;
   logFormat?: string;
   logSecrets?: boolean;
+  logObjects?: boolean;
   gracePeriod?: string;
   maxMessageSize?: string;
   emptyAuthority?: string;
@@ -99,6 +104,7 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   logLevel: "string",
   logFormat: "string",
   logSecrets: "boolean",
+  logObjects: "boolean",
   gracePeriod: "string",
   maxMessageSize: "string",
   emptyAuthority: "string",
@@ -134,6 +140,7 @@ export function parseConfig(
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         "log-secrets": { type: "boolean" },
+        "log-objects": { type: "boolean" },
         "grace-period": { type: "string" },
         "max-message-size": { type: "string" },
         "empty-authority": { type: "string" },
@@ -161,6 +168,7 @@ export function parseConfig(
     pluginOptions: file.pluginOptions ?? {},
     pluginTimeoutMs: positive(parseDuration(values["plugin-timeout"] ?? env.PLUGIN_TIMEOUT ?? file.pluginTimeout ?? "5s", "plugin timeout"), "plugin timeout"),
     logSecrets: values["log-secrets"] ?? (env.LOG_SECRETS !== undefined ? env.LOG_SECRETS === "true" : undefined) ?? file.logSecrets ?? false,
+    logObjects: values["log-objects"] ?? (env.LOG_OBJECTS !== undefined ? env.LOG_OBJECTS === "true" : undefined) ?? file.logObjects ?? false,
     acceptEmptyAuthority:
       oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
     fastPath: onOff("fast-path setting", values["fast-path"] ?? env.FAST_PATH) ?? file.fastPath ?? true,

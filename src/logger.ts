@@ -18,16 +18,9 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
     return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }
   // Lines are gathered into writes of at least 4 KiB (one write per line
-  // would be a system call per line: at debug level, several per call) and
-  // flushed at least every 100 ms, so a quiet server's lines still show.
-  const destination = pino.destination({ fd: 1, sync: false, minLength: 4096 });
-  setInterval(() => {
-    try {
-      destination.flush();
-    } catch {
-      // stdout closed: nothing to do
-    }
-  }, flushIntervalMs).unref();
+  // would be a system call per line) and flushed at least every 100 ms, so
+  // a quiet server's lines still show.
+  const destination = pino.destination({ fd: 1, sync: false, minLength: 4096, periodicFlush: flushIntervalMs });
   process.once("exit", () => {
     try {
       destination.flushSync();

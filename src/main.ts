@@ -77,7 +77,7 @@ async function serve(config: Config): Promise<void> {
     fastPath: config.fastPath,
     // Under --workers the primary has prepared the socket files.
     prepareUnixSockets: !cluster.isWorker,
-    services: services({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets }),
+    services: services({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets, logObjects: config.logObjects }),
   }).catch((err: unknown) => {
     logger.fatal({ err }, "cannot listen");
     process.exit(1);

@@ -36,6 +36,8 @@ export interface RouteDeps {
   readonly health: HealthStatus;
   /** Log credentials in Dispatcher Objects unmasked. */
   readonly logSecrets?: boolean;
+  /** Log every Dispatch Object at info level (otherwise at debug). */
+  readonly logObjects?: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export interface RouteDeps {
 export function services(deps: RouteDeps): ServiceImplSpec[] {
   const descriptors = new DescriptorIndex(servedServices);
   return [
-    implement(Dispatcher, createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false })),
+    implement(Dispatcher, createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false, logObjects: deps.logObjects ?? false })),
     implement(Echo, echoService),
     implement(Users, createUsersService(deps.userStore, deps.logger)),
     implement(Health, createHealthService(deps.health)),

@@ -16,6 +16,7 @@ describe("configuration", () => {
       pluginOptions: {},
       pluginTimeoutMs: 5000,
       logSecrets: false,
+      logObjects: false,
       acceptEmptyAuthority: true,
       fastPath: true,
       workers: 1,
@@ -29,6 +30,8 @@ describe("configuration", () => {
     assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"fastPath": false}')?.fastPath, false);
     assert.throws(() => parseConfig(["--fast-path", "yes"], {}), /invalid fast-path setting "yes": expected one of on, off/);
     assert.equal(parseConfig(["--workers", "3"], {})?.workers, 3);
+    assert.equal(parseConfig(["--log-objects"], {})?.logObjects, true);
+    assert.equal(parseConfig([], { LOG_OBJECTS: "true" })?.logObjects, true);
     assert.equal(parseConfig([], { WORKERS: "auto" })?.workers, availableParallelism());
     assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"workers": 2}')?.workers, 2);
     assert.throws(() => parseConfig(["--workers", "0"], {}), /invalid workers "0": expected a number from 1 to 256, or auto/);

@@ -50,6 +50,18 @@ describe("logging", () => {
     }
   });
 
+  it("--log-objects logs the Object at info level, masked", async () => {
+    const server = await startServerProcess(["--log-level", "info", "--log-objects"]);
+    try {
+      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+      const dump = await server.waitForLog((l) => l.msg === "dispatch object");
+      assert.equal(dump.level, 30);
+      assert.equal((dump.object as { request: { headers: Record<string, string> } }).request.headers["Authorization"], "[redacted]");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("CreateUser logs metadata with credentials masked and never logs the password", async () => {
     const server = await startServerProcess(["--log-level", "trace"]);
     try {

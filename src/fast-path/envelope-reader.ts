@@ -71,7 +71,16 @@ export function readUnaryRequest<T>(
     const finish = () => {
       stop();
       const leftover = pending !== undefined && pending.length > 0;
-      decode(envelopes, leftover, readMaxBytes, compression, parse).then(resolve, reject);
+      try {
+        const message = decode(envelopes, leftover, readMaxBytes, compression, parse);
+        if (message instanceof Promise) {
+          message.then(resolve, reject);
+        } else {
+          resolve(message);
+        }
+      } catch (e) {
+        reject(e);
+      }
     };
     if (stream.readableEnded) {
       // A request with no body at all (END_STREAM on its headers): node has
@@ -85,13 +94,14 @@ export function readUnaryRequest<T>(
   });
 }
 
-async function decode<T>(
+// Synchronous unless a message is compressed (decompression is asynchronous).
+function decode<T>(
   envelopes: readonly Envelope[],
   leftover: boolean,
   readMaxBytes: number,
   compression: Compression | null,
   parse: (data: Uint8Array) => T,
-): Promise<T> {
+): T | Promise<T> {
   const [first, second] = envelopes;
   if (first === undefined) {
     if (leftover) {
@@ -99,15 +109,23 @@ async function decode<T>(
     }
     throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
   }
-  const message = parse(await payload(first, readMaxBytes, compression));
-  if (second !== undefined) {
-    parse(await payload(second, readMaxBytes, compression));
-    throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
-  }
-  if (leftover) {
-    throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  }
-  return message;
+  const check = (message: T): T | Promise<T> => {
+    if (second !== undefined) {
+      return then(payload(second, readMaxBytes, compression), (data) => {
+        parse(data);
+        throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
+      });
+    }
+    if (leftover) {
+      throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+    }
+    return message;
+  };
+  return then(then(payload(first, readMaxBytes, compression), parse), check);
+}
+
+function then<T, U>(value: T | Promise<T>, f: (value: T) => U | Promise<U>): U | Promise<U> {
+  return value instanceof Promise ? value.then(f) : f(value);
 }
 
 function payload(env: Envelope, readMaxBytes: number, compression: Compression | null): Uint8Array | Promise<Uint8Array> {

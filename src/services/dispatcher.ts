@@ -12,19 +12,23 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** Log credentials in Objects and events as they are (local debugging only). */
   readonly logSecrets: boolean;
+  /** Log each Object at info level instead of debug. */
+  readonly logObjects: boolean;
 }
 
 /**
  * Tyk's `coprocess.Dispatcher`. Logs each Object as proto3 JSON at debug
- * level (credentials masked) and hands hook calls and events to the plugins.
+ * level, or info with `logObjects` (credentials masked), and hands hook
+ * calls and events to the plugins.
  */
-export function createDispatcherService({ plugins, logger, logSecrets }: DispatcherOptions): ServiceImpl<typeof Dispatcher> {
+export function createDispatcherService({ plugins, logger, logSecrets, logObjects }: DispatcherOptions): ServiceImpl<typeof Dispatcher> {
+  const level = logObjects ? "info" : "debug";
   return {
     async dispatch(object, ctx) {
-      // toJson is the costly part: skip it entirely when debug is off.
-      if (logger.isLevelEnabled("debug")) {
+      // toJson is the costly part: skip it entirely when the level is off.
+      if (logger.isLevelEnabled(level)) {
         const json = toJson(ObjectSchema, object);
-        logger.debug({ object: logSecrets ? json : maskObjectJson(json) }, "dispatch object");
+        logger[level]({ object: logSecrets ? json : maskObjectJson(json) }, "dispatch object");
       }
       return plugins.dispatch(object, ctx);
     },

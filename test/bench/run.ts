@@ -11,6 +11,7 @@ import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
 import { renderChart } from "./chart.js";
 import { requireH2load, runH2load, type H2loadResult } from "./h2load.js";
 import { dispatchBody } from "./payloads.js";
+import { productionNodeArgs } from "./production.js";
 
 // `pnpm bench`: the project's server against a @grpc/grpc-js reference server,
 // same machine, same calls, interleaved A/B runs; see README "Benchmarks".
@@ -60,7 +61,7 @@ type ServerName = "project" | "grpc-js";
 function startServer(name: ServerName, port: number, log: boolean, workers = 1): ChildProcess {
   const args =
     name === "project"
-      ? [repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, ...(log ? ["--log-level", "info", "--log-objects"] : ["--log-level", "warn"]), "--workers", String(workers)]
+      ? [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, ...(log ? ["--log-level", "info", "--log-objects"] : ["--log-level", "warn"]), "--workers", String(workers)]
       : [repoPath("dist", "test", "bench", "grpc-js-server.js"), String(port), ...(log ? ["--log"] : [])];
   // stdout to /dev/null, as a server logging to a file or a collector would not wait on a terminal.
   return spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });

@@ -6,6 +6,7 @@ import { repoPath } from "../helpers/paths.js";
 import { rawGrpcCall } from "../helpers/raw-http2.js";
 import { requireH2load, runH2load } from "./h2load.js";
 import { dispatchBody } from "./payloads.js";
+import { productionNodeArgs } from "./production.js";
 
 // `pnpm bench:soak`: drives the production server with many Dispatch calls
 // (default 1M) in chunks and records its resident memory after each chunk,
@@ -20,7 +21,7 @@ requireH2load();
 const body = dispatchBody();
 const port = 50000 + Math.floor(Math.random() * 10000);
 const url = `http://127.0.0.1:${port}`;
-const server = spawn(process.execPath, [repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], {
+const server = spawn(process.execPath, [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], {
   stdio: ["ignore", "ignore", "inherit"],
 });
 

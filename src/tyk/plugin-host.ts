@@ -251,30 +251,49 @@ function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
 }
 
 function context(object: Object$, logger: Logger, signal: () => AbortSignal): HookContext {
-  let config: JsonValue | undefined | null = null;
-  return {
-    hookType: object.hookType,
-    hookName: object.hookName,
-    apiId: object.spec["APIID"] ?? "",
-    orgId: object.spec["OrgID"] ?? "",
-    get config() {
-      if (config === null) {
-        const raw = object.spec["config_data"];
-        try {
-          config = raw ? (JSON.parse(raw) as JsonValue) : undefined;
-        } catch {
-          logger.warn("config_data is not valid JSON: ignoring it");
-          config = undefined;
-        }
+  return new CallHookContext(object, logger, signal);
+}
+
+// A class rather than an object literal with getters: V8 builds literals
+// with accessors on a slow path, and this is made on every hook call.
+class CallHookContext implements HookContext {
+  readonly hookType: HookType;
+  readonly hookName: string;
+  readonly apiId: string;
+  readonly orgId: string;
+  readonly session: Object$["session"];
+  readonly metadata: Object$["metadata"];
+  readonly #signal: () => AbortSignal;
+  #config: JsonValue | undefined | null = null;
+
+  constructor(
+    readonly object: Object$,
+    readonly logger: Logger,
+    signal: () => AbortSignal,
+  ) {
+    this.hookType = object.hookType;
+    this.hookName = object.hookName;
+    this.apiId = object.spec["APIID"] ?? "";
+    this.orgId = object.spec["OrgID"] ?? "";
+    this.session = object.session;
+    this.metadata = object.metadata;
+    this.#signal = signal;
+  }
+
+  get config(): JsonValue | undefined {
+    if (this.#config === null) {
+      const raw = this.object.spec["config_data"];
+      try {
+        this.#config = raw ? (JSON.parse(raw) as JsonValue) : undefined;
+      } catch {
+        this.logger.warn("config_data is not valid JSON: ignoring it");
+        this.#config = undefined;
       }
-      return config;
-    },
-    session: object.session,
-    metadata: object.metadata,
-    logger,
-    get signal() {
-      return signal();
-    },
-    object,
-  };
+    }
+    return this.#config;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal();
+  }
 }

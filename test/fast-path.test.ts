@@ -25,6 +25,8 @@ describe("fast path with other interceptors", () => {
     if (req.stream || (req.message as { message?: string }).message !== "context-copy") return next(req);
     return next({ ...req, message: create(EchoRequestSchema, { message: "context" }) });
   };
+  // Copies the response with a spread.
+  const copyResponse: Interceptor = (next) => async (req) => ({ ...(await next(req)) });
   // Answers "short-circuit" itself, with a header and trailer of its own.
   const answer: Interceptor = (next) => async (req) => {
     if (!req.stream && (req.message as { message?: string }).message === "short-circuit") {
@@ -45,7 +47,7 @@ describe("fast path with other interceptors", () => {
     const shutdown = new AbortController();
     const fastPath = createGrpcUnaryFastPath({
       services: [createServiceImplSpec<typeof Echo>(Echo, probeEcho(records))],
-      interceptors: [rewrite, answer],
+      interceptors: [rewrite, copyResponse, answer],
       readMaxBytes: 4096,
       acceptCompression: [compressionGzip],
       compressMinBytes: 1024,
@@ -86,6 +88,13 @@ describe("fast path with other interceptors", () => {
     assert.equal(res.headers["x-from"], "interceptor");
     assert.equal(res.trailers["x-trailer-from"], "interceptor");
     assert.ok(!records.some((r) => r.message === "short-circuit"), "the handler was not called");
+  });
+
+  it("a response copied with { ...res } keeps the headers and trailers the handler set", async () => {
+    const res = await rawGrpcCall(baseUrl, "/echo.Echo/Reply", echo("headers"));
+    assert.equal(res.trailers["grpc-status"], "0");
+    assert.equal(res.headers["x-probe-header"], "h1");
+    assert.equal(res.trailers["x-probe-trailer"], "t1, t2");
   });
 
   it("paths it does not serve are left to the caller (here: 404)", async () => {

@@ -185,16 +185,18 @@ function respond(
   if (compression !== null) {
     head["grpc-encoding"] = compression.name;
   }
-  // An interceptor may answer with headers of its own; otherwise only read
-  // the call's if a handler created them.
+  // An interceptor may answer with headers of its own (a spread copy of
+  // ours has none: the call's stand in); otherwise only read the call's if a
+  // handler created them.
   const foreign = response !== undefined && response !== call.response;
   const { context } = call;
-  const responseHeader = foreign ? response.header : context.hasResponseHeader ? context.responseHeader : undefined;
+  const own = { header: context.hasResponseHeader ? context.responseHeader : undefined, trailer: context.hasResponseTrailer ? context.responseTrailer : undefined };
+  const responseHeader = foreign ? (response.header as Headers | undefined) ?? own.header : own.header;
   if (responseHeader !== undefined) {
     Object.assign(head, nodeHeaders(responseHeader));
   }
   let trailer: OutgoingHttpHeaders;
-  const responseTrailer = foreign ? response.trailer : context.hasResponseTrailer ? context.responseTrailer : undefined;
+  const responseTrailer = foreign ? (response.trailer as Headers | undefined) ?? own.trailer : own.trailer;
   if (error === undefined && responseTrailer === undefined) {
     trailer = { "grpc-status": "0" };
   } else {

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, prefaceBytes, readInt, SETTINGS, skipString } from "./h2-frames.js";
+import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, prefaceBytes, representations, SETTINGS } from "./h2-frames.js";
 
 /** What the first request on a connection showed. */
 export interface SniffResult {
@@ -105,22 +105,11 @@ export function sniffFirstRequest(socket: Socket, waitMs: number): Promise<Sniff
 
 /** Whether a header block has an `:authority` with a non-empty value (static name index 1). */
 function hasAuthority(block: Buffer): boolean {
-  let pos = 0;
   try {
-    while (pos < block.length) {
-      const b = block[pos]!;
-      if (b & 0x80) {
-        const [index, next] = readInt(block, pos, 7);
-        if (index === 1) return false; // static (":authority", "")
-        pos = next;
-      } else if ((b & 0xe0) === 0x20) {
-        pos = readInt(block, pos, 5)[1]; // dynamic table size update
-      } else {
-        const [nameIndex, afterName] = readInt(block, pos, (b & 0xc0) === 0x40 ? 6 : 4);
-        pos = nameIndex === 0 ? skipString(block, afterName) : afterName;
-        const valueStart = pos;
-        pos = skipString(block, pos);
-        if (nameIndex === 1) return pos > valueStart + 1; // a value longer than its length byte
+    for (const r of representations(block)) {
+      if (r.index === 1 && r.kind !== "size") {
+        // Indexed: static (":authority", ""); literal: a value longer than its length byte.
+        return r.kind === "literal" && r.end > r.valueStart + 1;
       }
     }
   } catch {

@@ -1,6 +1,6 @@
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
-import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, PRIORITY, readInt, SETTINGS, skipString } from "./h2-frames.js";
+import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, PRIORITY, representations, SETTINGS } from "./h2-frames.js";
 
 // Tyk Gateway <= 5.8.2 dials with an empty target and, unless
 // `grpc_authority` is set, sends `:authority: ""`. Node's HTTP/2 server
@@ -149,32 +149,18 @@ export class EmptyAuthorityFix extends Duplex {
 function fixAuthority(block: Buffer): Buffer | undefined {
   const parts: Buffer[] = [];
   let copied = 0;
-  let pos = 0;
   const replace = (start: number, end: number, firstByte: number) => {
     parts.push(block.subarray(copied, start), Buffer.from([firstByte, authority.length]), authority);
     copied = end;
   };
   try {
-    while (pos < block.length) {
-      const b = block[pos]!;
-      const start = pos;
-      if (b & 0x80) {
-        // Indexed field; static index 1 is (":authority", "").
-        const [index, next] = readInt(block, pos, 7);
-        pos = next;
-        if (index === 1) replace(start, pos, 0x01);
-      } else if ((b & 0xe0) === 0x20) {
-        pos = readInt(block, pos, 5)[1]; // dynamic table size update
-      } else {
-        // Literal field: with incremental indexing (01), without (0000) or never indexed (0001).
-        const incremental = (b & 0xc0) === 0x40;
-        const [nameIndex, afterName] = readInt(block, pos, incremental ? 6 : 4);
-        pos = nameIndex === 0 ? skipString(block, afterName) : afterName;
-        const valueStart = pos;
-        pos = skipString(block, pos);
+    for (const r of representations(block)) {
+      if (r.kind === "indexed" && r.index === 1) {
+        replace(r.start, r.end, 0x01); // static index 1 is (":authority", "")
+      } else if (r.kind === "literal" && r.index === 1 && !r.incremental && r.end === r.valueStart + 1) {
         // An indexed copy would change both dynamic tables differently; only
         // the non-indexing forms are rewritten.
-        if (!incremental && nameIndex === 1 && pos === valueStart + 1) replace(start, pos, (b & 0xf0) | 0x01);
+        replace(r.start, r.end, (block[r.start]! & 0xf0) | 0x01);
       }
     }
   } catch {

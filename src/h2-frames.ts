@@ -34,7 +34,7 @@ export function headerBlockFragment(frame: Buffer): { priority: Buffer; fragment
 }
 
 /** Reads an HPACK integer with an N-bit prefix at pos: [value, next position]. */
-export function readInt(buf: Buffer, pos: number, prefixBits: number): [number, number] {
+function readInt(buf: Buffer, pos: number, prefixBits: number): [number, number] {
   const max = (1 << prefixBits) - 1;
   let value = buf[pos]! & max;
   pos++;
@@ -50,10 +50,53 @@ export function readInt(buf: Buffer, pos: number, prefixBits: number): [number, 
 }
 
 /** Skips an HPACK string literal at pos: the next position. */
-export function skipString(buf: Buffer, pos: number): number {
+function skipString(buf: Buffer, pos: number): number {
   if (pos >= buf.length) throw new RangeError("truncated HPACK string");
   const [length, next] = readInt(buf, pos, 7);
   if (next + length > buf.length) throw new RangeError("truncated HPACK string");
   return next + length;
 }
 
+
+/** One header field representation of an HPACK header block. */
+export interface Representation {
+  /** "indexed": a whole table entry; "literal": a name (by index, or 0 for a literal name) and a value; "size": a table size update. */
+  readonly kind: "indexed" | "literal" | "size";
+  /** Byte range of the representation in the block. */
+  readonly start: number;
+  readonly end: number;
+  /** indexed: the table index; literal: the name's table index (0: literal name). */
+  readonly index: number;
+  /** literal: added to the dynamic table (incremental indexing). */
+  readonly incremental: boolean;
+  /** literal: where the value's string (length prefix included) starts. */
+  readonly valueStart: number;
+}
+
+/**
+ * The representations of a header block, in order; strings are skipped by
+ * length, so no Huffman decoding and no table state are needed. Throws a
+ * RangeError on a truncated or malformed block.
+ */
+export function* representations(block: Buffer): Generator<Representation> {
+  let pos = 0;
+  while (pos < block.length) {
+    const b = block[pos]!;
+    const start = pos;
+    if (b & 0x80) {
+      const [index, next] = readInt(block, pos, 7);
+      pos = next;
+      yield { kind: "indexed", start, end: pos, index, incremental: false, valueStart: pos };
+    } else if ((b & 0xe0) === 0x20) {
+      pos = readInt(block, pos, 5)[1];
+      yield { kind: "size", start, end: pos, index: 0, incremental: false, valueStart: pos };
+    } else {
+      // With incremental indexing (01), without (0000) or never indexed (0001).
+      const incremental = (b & 0xc0) === 0x40;
+      const [index, afterName] = readInt(block, pos, incremental ? 6 : 4);
+      const valueStart = index === 0 ? skipString(block, afterName) : afterName;
+      pos = skipString(block, valueStart);
+      yield { kind: "literal", start, end: pos, index, incremental, valueStart };
+    }
+  }
+}

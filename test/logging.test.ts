@@ -7,15 +7,24 @@ import { Dispatcher } from "../gen/coprocess_object_pb.js";
 import { Users } from "../gen/users_pb.js";
 import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
 import { repoPath } from "./helpers/paths.js";
-import { startServerProcess } from "./helpers/server-process.js";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 
 // What the server writes to stdout, captured from the real process.
 
+/** Starts a server with `args`, sends it the Tyk article's Object, runs `check`, stops it. */
+async function afterDispatch(args: string[], check: (server: ServerProcess) => Promise<void>): Promise<void> {
+  const server = await startServerProcess(args);
+  try {
+    await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+    await check(server);
+  } finally {
+    await server.stop();
+  }
+}
+
 describe("logging", () => {
-  it("at debug, Dispatch logs a hook line and the whole Object as proto3 JSON", async () => {
-    const server = await startServerProcess(["--log-level", "debug"]);
-    try {
-      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+  it("at debug, Dispatch logs a hook line and the whole Object as proto3 JSON", () =>
+    afterDispatch(["--log-level", "debug"], async (server) => {
       const hook = await server.waitForLog((l) => l.msg === "dispatch");
       assert.deepEqual([hook.hookType, hook.hookName, hook.apiId], ["Pre", "MyPreCustomPluginForBasicAuth", "04e911d3012646d97fcdd6c846fafc4b"]);
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
@@ -23,44 +32,26 @@ describe("logging", () => {
       expected.request.headers["Authorization"] = "[redacted]";
       assert.deepEqual(dump.object, expected);
       assert.doesNotMatch(server.stdout(), /ZGV2QHR5ay5pbzpwYXN0cnk=/);
-    } finally {
-      await server.stop();
-    }
-  });
+    }));
 
-  it("--log-secrets logs the Object exactly as received", async () => {
-    const server = await startServerProcess(["--log-level", "debug", "--log-secrets"]);
-    try {
-      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+  it("--log-secrets logs the Object exactly as received", () =>
+    afterDispatch(["--log-level", "debug", "--log-secrets"], async (server) => {
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
       assert.deepEqual(dump.object, articleObjectJson);
-    } finally {
-      await server.stop();
-    }
-  });
+    }));
 
-  it("at info, the Object dump is off but the hook line stays", async () => {
-    const server = await startServerProcess(["--log-level", "info"]);
-    try {
-      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+  it("at info, the Object dump is off but the hook line stays", () =>
+    afterDispatch(["--log-level", "info"], async (server) => {
       await server.waitForLog((l) => l.msg === "dispatch");
       assert.equal(server.lines.filter((l) => l.msg === "dispatch object").length, 0);
-    } finally {
-      await server.stop();
-    }
-  });
+    }));
 
-  it("--log-objects logs the Object at info level, masked", async () => {
-    const server = await startServerProcess(["--log-level", "info", "--log-objects"]);
-    try {
-      await createClient(Dispatcher, createGrpcTransport({ baseUrl: server.baseUrl })).dispatch(articleObject());
+  it("--log-objects logs the Object at info level, masked", () =>
+    afterDispatch(["--log-level", "info", "--log-objects"], async (server) => {
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
       assert.equal(dump.level, 30);
       assert.equal((dump.object as { request: { headers: Record<string, string> } }).request.headers["Authorization"], "[redacted]");
-    } finally {
-      await server.stop();
-    }
-  });
+    }));
 
   it("CreateUser logs metadata with credentials masked and never logs the password", async () => {
     const server = await startServerProcess(["--log-level", "trace"]);

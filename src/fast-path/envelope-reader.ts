@@ -1,14 +1,13 @@
 import type { ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Compression } from "@connectrpc/connect/protocol";
+import { compressedFlag, type Compression } from "@connectrpc/connect/protocol";
+import { then, type MaybePromise } from "../maybe-promise.js";
 
 /** One gRPC length-prefixed message as received: flags byte and payload. */
 interface Envelope {
   readonly flags: number;
   readonly data: Uint8Array;
 }
-
-const compressedFlag = 0b00000001;
 
 /**
  * Reads the single request message of a unary call from an HTTP/2 stream,
@@ -72,12 +71,7 @@ export function readUnaryRequest<T>(
       stop();
       const leftover = pending !== undefined && pending.length > 0;
       try {
-        const message = decode(envelopes, leftover, readMaxBytes, compression, parse);
-        if (message instanceof Promise) {
-          message.then(resolve, reject);
-        } else {
-          resolve(message);
-        }
+        resolve(decode(envelopes, leftover, readMaxBytes, compression, parse)); // (a promise is adopted)
       } catch (e) {
         reject(e);
       }
@@ -101,7 +95,7 @@ function decode<T>(
   readMaxBytes: number,
   compression: Compression | null,
   parse: (data: Uint8Array) => T,
-): T | Promise<T> {
+): MaybePromise<T> {
   const [first, second] = envelopes;
   if (first === undefined) {
     if (leftover) {
@@ -109,7 +103,7 @@ function decode<T>(
     }
     throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
   }
-  const check = (message: T): T | Promise<T> => {
+  const check = (message: T): MaybePromise<T> => {
     if (second !== undefined) {
       return then(payload(second, readMaxBytes, compression), (data) => {
         parse(data);
@@ -124,11 +118,8 @@ function decode<T>(
   return then(then(payload(first, readMaxBytes, compression), parse), check);
 }
 
-function then<T, U>(value: T | Promise<T>, f: (value: T) => U | Promise<U>): U | Promise<U> {
-  return value instanceof Promise ? value.then(f) : f(value);
-}
-
-function payload(env: Envelope, readMaxBytes: number, compression: Compression | null): Uint8Array | Promise<Uint8Array> {
+// connect's envelopeDecompress, minus its promise for uncompressed messages.
+function payload(env: Envelope, readMaxBytes: number, compression: Compression | null): MaybePromise<Uint8Array> {
   if ((env.flags & compressedFlag) === 0) {
     return env.data;
   }

@@ -11,7 +11,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { compressionNegotiate, createMethodSerializationLookup, type Compression } from "@connectrpc/connect/protocol";
+import { compressedFlag, compressionNegotiate, createMethodSerializationLookup, encodeEnvelope, type Compression } from "@connectrpc/connect/protocol";
 import { contentTypeProto, parseContentType, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../logger.js";
 import { peerAddress } from "../peer.js";
@@ -105,7 +105,7 @@ function unaryRoute(spec: Extract<MethodImplSpec, { kind: "unary" }>, options: G
   const impl: UnaryFn = async (req) => {
     const call = (req as FastRequest)[kCall];
     const message = await spec.impl(req.message, req === call.request ? call.context : mergedContext(call.context, req));
-    return (call.response = unaryResponse(call.context, create(method.output, message)));
+    return (call.response = new FastUnaryResponse(call.context, create(method.output, message)));
   };
   let invoke = impl;
   for (const interceptor of [...options.interceptors].reverse()) {
@@ -130,7 +130,6 @@ async function serve(route: UnaryRoute, stream: ServerHttp2Stream, headers: Inco
   );
   let response: UnaryResponse | undefined;
   let error: unknown;
-  let invoked = false;
   try {
     const gate = options.requestGate?.(context);
     if (gate !== undefined) {
@@ -143,13 +142,12 @@ async function serve(route: UnaryRoute, stream: ServerHttp2Stream, headers: Inco
       throw timeout.error;
     }
     const message = await readUnaryRequest(stream, options.readMaxBytes, compression.request, route.parse);
-    invoked = true;
-    response = await route.invoke((call.request = unaryRequest(call, message)));
+    response = await route.invoke((call.request = new FastUnaryRequest(call, message)));
   } catch (e) {
     error = e;
   }
   context.end();
-  if (error !== undefined && !invoked) {
+  if (error !== undefined && call.request === undefined) {
     // Refused before reaching the interceptors (bad framing, encoding or
     // timeout; expired deadline), so the logging interceptor never saw it.
     const err = ConnectError.from(error);
@@ -163,7 +161,7 @@ async function serve(route: UnaryRoute, stream: ServerHttp2Stream, headers: Inco
     if (response !== undefined) {
       const data = route.serialize(response.message);
       const compress = compression.response !== null && data.byteLength >= options.compressMinBytes;
-      body = frame(compress ? await compression.response!.compress(data) : data, compress);
+      body = encodeEnvelope(compress ? compressedFlag : 0, compress ? await compression.response!.compress(data) : data);
     }
   } catch (e) {
     error = e;
@@ -188,15 +186,14 @@ function respond(
   // An interceptor may answer with headers of its own (a spread copy of
   // ours has none: the call's stand in); otherwise only read the call's if a
   // handler created them.
-  const foreign = response !== undefined && response !== call.response;
+  const foreign = response !== undefined && response !== call.response ? response : undefined;
   const { context } = call;
-  const own = { header: context.hasResponseHeader ? context.responseHeader : undefined, trailer: context.hasResponseTrailer ? context.responseTrailer : undefined };
-  const responseHeader = foreign ? (response.header as Headers | undefined) ?? own.header : own.header;
+  const responseHeader = (foreign?.header as Headers | undefined) ?? (context.hasResponseHeader ? context.responseHeader : undefined);
   if (responseHeader !== undefined) {
     Object.assign(head, nodeHeaders(responseHeader));
   }
   let trailer: OutgoingHttpHeaders;
-  const responseTrailer = foreign ? (response.trailer as Headers | undefined) ?? own.trailer : own.trailer;
+  const responseTrailer = (foreign?.trailer as Headers | undefined) ?? (context.hasResponseTrailer ? context.responseTrailer : undefined);
   if (error === undefined && responseTrailer === undefined) {
     trailer = { "grpc-status": "0" };
   } else {
@@ -217,18 +214,6 @@ function respond(
   } catch {
     // The stream closed between our check and the write: nobody to answer.
   }
-}
-
-function frame(data: Uint8Array, compressed: boolean): Buffer {
-  const out = Buffer.allocUnsafe(5 + data.byteLength);
-  out[0] = compressed ? 1 : 0;
-  out.writeUInt32BE(data.byteLength, 1);
-  out.set(data, 5);
-  return out;
-}
-
-function unaryRequest(state: CallState, message: MessageShape<DescMessage>): FastRequest {
-  return new FastUnaryRequest(state, message);
 }
 
 // Classes rather than object literals with getters: V8 builds literals with
@@ -265,10 +250,6 @@ class FastUnaryRequest implements FastRequest {
   get contextValues(): ContextValues {
     return this[kCall].context.values;
   }
-}
-
-function unaryResponse(call: FastCallContext, message: MessageShape<DescMessage>): UnaryResponse {
-  return new FastUnaryResponse(call, message);
 }
 
 class FastUnaryResponse implements UnaryResponse {

@@ -13,6 +13,7 @@ import { parseTykEvent } from "./events.js";
 import type { PluginRegistry, RegisteredHook } from "./registry.js";
 import { TykRequest, TykRequestView } from "./request.js";
 import { TykResponse } from "./response.js";
+import { isPromiseLike, then } from "../maybe-promise.js";
 
 /** How a hook call ended, for logs (and metrics). */
 export type HookOutcome = "continue" | "reject" | "respond" | "allow";
@@ -61,7 +62,7 @@ export class PluginHost {
       return object;
     }
     const outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, call, (budget) =>
-      runHook(found, object, context(object, found.logger, budget)),
+      runHook(found, object, new CallHookContext(object, found.logger, budget)),
     );
     if (this.#logger.isLevelEnabled("debug")) {
       this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
@@ -181,11 +182,6 @@ function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): Hook
   }
 }
 
-// Applies f to a value, or to a promise's value once it settles.
-function then<T, U>(value: T | Promise<T>, f: (value: T) => U): U | Promise<U> {
-  return isPromiseLike(value) ? value.then(f) : f(value);
-}
-
 function applyRequestOutcome(object: Object$, outcome: RequestOutcome | void): HookOutcome {
   if (outcome === undefined) {
     return "continue";
@@ -244,14 +240,6 @@ function checkedHeaders(headers: OutcomeHeaders): Record<string, string> {
     checkHeaderValue(name, value);
   }
   return { ...headers };
-}
-
-function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
-}
-
-function context(object: Object$, logger: Logger, signal: () => AbortSignal): HookContext {
-  return new CallHookContext(object, logger, signal);
 }
 
 // A class rather than an object literal with getters: V8 builds literals

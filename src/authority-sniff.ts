@@ -3,6 +3,8 @@ import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragme
 
 /** What the first request on a connection showed. */
 export interface SniffResult {
+  /** The connection does not start with the HTTP/2 preface: an HTTP/1.x client. */
+  readonly http1: boolean;
   /** The client sent a non-empty `:authority`: Node's session can have the socket as it is. */
   readonly authorityOk: boolean;
   /** A SETTINGS frame of ours is still waiting for its ACK, which Node's session must not see. */
@@ -27,11 +29,13 @@ const emptySettings = Buffer.from([0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
  * SETTINGS frames) and removes the client's ACK of it. Node's session sends
  * its own SETTINGS after the hand-over, as usual.
  *
- * Anything unexpected (not HTTP/2, no request within `waitMs`, a header
- * block it cannot read) answers "not ok", so the connection gets the
- * wrapper: slower, never wrong.
+ * Anything unexpected (no request within `waitMs`, a header block it cannot
+ * read) answers "not ok", so the connection gets the wrapper: slower, never
+ * wrong. A connection whose first bytes are not the HTTP/2 preface is an
+ * HTTP/1.x client (`http1`). With `readAuthority` false, only that is told,
+ * as soon as the preface has arrived.
  */
-export function sniffFirstRequest(socket: Socket, waitMs: number): Promise<SniffResult> {
+export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority: boolean): Promise<SniffResult> {
   return new Promise((resolve) => {
     const kept: Buffer[] = [];
     let data: Buffer = Buffer.alloc(0);
@@ -42,7 +46,7 @@ export function sniffFirstRequest(socket: Socket, waitMs: number): Promise<Sniff
     let verdict: boolean | undefined;
     let done = false;
 
-    const finish = (authorityOk: boolean) => {
+    const finish = (authorityOk: boolean, http1 = false) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -51,18 +55,21 @@ export function sniffFirstRequest(socket: Socket, waitMs: number): Promise<Sniff
       socket.pause();
       kept.push(data);
       socket.unshift(Buffer.concat(kept));
-      resolve({ authorityOk, settingsAckPending: sentSettings && !ackSeen });
+      resolve({ http1, authorityOk, settingsAckPending: sentSettings && !ackSeen });
     };
     const onData = (chunk: Buffer) => {
       data = data.length === 0 ? chunk : Buffer.concat([data, chunk]);
       if (prefaceLeft > 0) {
         const n = Math.min(prefaceLeft, data.length);
         if (!data.subarray(0, n).equals(prefaceBytes.subarray(preface - prefaceLeft, preface - prefaceLeft + n))) {
-          return finish(false); // not HTTP/2 prior knowledge: Node's session answers it
+          return finish(false, true); // not HTTP/2 prior knowledge
         }
         kept.push(data.subarray(0, n));
         data = data.subarray(n);
         prefaceLeft -= n;
+        if (prefaceLeft === 0 && !readAuthority) {
+          return finish(true);
+        }
       }
       while (data.length >= frameHeader) {
         const length = data.readUIntBE(0, 3);

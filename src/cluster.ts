@@ -5,6 +5,9 @@ import type { Logger } from "./logger.js";
 /** What the primary sends a worker to make it drain and exit (as a first SIGTERM would). */
 export const drainMessage = "tyk-grpc-ts:drain";
 
+/** What the primary sends every worker on SIGHUP: re-read the TLS files. */
+export const reloadMessage = "tyk-grpc-ts:reload-tls";
+
 /** Settings of the primary process. */
 export interface PrimaryOptions {
   readonly workers: number;
@@ -24,8 +27,8 @@ const exitMarginMs = 5000;
  * the listeners (node:cluster hands each new connection to the next worker
  * in turn), starts a new worker when one dies, and on SIGTERM/SIGINT tells
  * every worker to drain, then exits 0 once all have exited cleanly. A second
- * signal kills the workers and exits at once. Workers ignore the signals
- * themselves (a terminal's Ctrl-C reaches the whole process group) and
+ * signal kills the workers and exits at once; SIGHUP is passed on as a
+ * message to re-read the TLS files. Workers ignore the signals themselves (a terminal's Ctrl-C reaches the whole process group) and
  * drain on the primary's message instead.
  */
 export function runPrimary(options: PrimaryOptions): void {
@@ -84,6 +87,10 @@ export function runPrimary(options: PrimaryOptions): void {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  process.on("SIGHUP", () => {
+    logger.info({ workers: workers().length }, "SIGHUP: every worker re-reads its TLS files");
+    workers().forEach((w) => w.send(reloadMessage));
+  });
 
   logger.info({ workers: options.workers, pid: process.pid }, "starting workers");
   for (let i = 0; i < options.workers; i++) {

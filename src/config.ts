@@ -3,6 +3,8 @@ import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { parseDuration } from "./duration.js";
+import { defaultLimits, type ConnectionLimits } from "./limits.js";
+import type { TlsFiles } from "./tls.js";
 
 /** Log levels accepted by --log-level (pino's names). */
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -36,6 +38,12 @@ export interface Config {
   readonly fastPath: boolean;
   /** Server processes sharing the listeners (node:cluster); 1 serves in this process. */
   readonly workers: number;
+  /** Where to listen with TLS (needs `tls`); side by side with the plaintext `listen`. */
+  readonly tlsListen: readonly ListenAddress[];
+  /** Certificate files of the TLS listeners; re-read on SIGHUP. */
+  readonly tls: TlsFiles | undefined;
+  /** Per-connection and per-call limits. */
+  readonly limits: ConnectionLimits;
 }
 
 /** The --help text. */
@@ -65,8 +73,30 @@ which wins over the config file):
   --workers N|auto      Server processes sharing the listeners (default 1; auto: one
                         per CPU). Crashed workers are restarted. [WORKERS]
   --grace-period DUR    Drain time on SIGTERM/SIGINT, e.g. 10s, 500ms (default 10s). [GRACE_PERIOD]
+
+TLS (SIGHUP re-reads the files without dropping connections):
+  --tls-listen ADDR     Listen with TLS (h2, HTTP/1.1 fallback) on ADDR, repeatable; plaintext
+                        --listen addresses run beside it (default: none, unless --listen,
+                        --host or --port is given). [TLS_LISTEN, comma-separated]
+  --tls-cert FILE       PEM certificate chain of the TLS listeners. [TLS_CERT]
+  --tls-key FILE        PEM private key of the TLS listeners. [TLS_KEY]
+  --tls-client-ca FILE  Require client certificates signed by this PEM CA (mTLS). [TLS_CLIENT_CA]
+
+Limits:
   --max-message-size N  Largest accepted request message in bytes, or with KiB/MiB
-                        suffix (default 64MiB). [MAX_MESSAGE_SIZE]
+                        suffix (default 64MiB); larger: RESOURCE_EXHAUSTED. [MAX_MESSAGE_SIZE]
+  --max-concurrent-streams N
+                        Calls open at once on one connection (default 1000). [MAX_CONCURRENT_STREAMS]
+  --max-header-list-size N
+                        Largest request header list in bytes, or KiB (default 64KiB). [MAX_HEADER_LIST_SIZE]
+  --idle-timeout DUR    Close connections with no call for this long, with a GOAWAY
+                        (default 10m; 0: never). [IDLE_TIMEOUT]
+  --keepalive-interval DUR
+                        Send an HTTP/2 PING on each connection this often (default 1m; 0: off). [KEEPALIVE_INTERVAL]
+  --keepalive-timeout DUR
+                        Close a connection whose PING is not answered in this time (default 20s). [KEEPALIVE_TIMEOUT]
+  --max-deadline DUR    Cap on every call's deadline: calls without one, or with a longer
+                        one, get this one (default 0: no cap). [MAX_DEADLINE]
   -h, --help            Show this help.
 `;
 
@@ -90,6 +120,16 @@ interface FileConfig {
   emptyAuthority?: string;
   fastPath?: boolean;
   workers?: number | "auto";
+  tlsListen?: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  maxConcurrentStreams?: number;
+  maxHeaderListSize?: string;
+  idleTimeout?: string;
+  keepaliveInterval?: string;
+  keepaliveTimeout?: string;
+  maxDeadline?: string;
 }
 
 // The JSON type each config file key takes, checked when the file is read.
@@ -110,6 +150,16 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   emptyAuthority: "string",
   fastPath: "boolean",
   workers: "count",
+  tlsListen: "string[]",
+  tlsCert: "string",
+  tlsKey: "string",
+  tlsClientCa: "string",
+  maxConcurrentStreams: "number",
+  maxHeaderListSize: "string",
+  idleTimeout: "string",
+  keepaliveInterval: "string",
+  keepaliveTimeout: "string",
+  maxDeadline: "string",
 };
 
 /**
@@ -146,6 +196,16 @@ export function parseConfig(
         "empty-authority": { type: "string" },
         "fast-path": { type: "string" },
         workers: { type: "string" },
+        "tls-listen": { type: "string", multiple: true },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-client-ca": { type: "string" },
+        "max-concurrent-streams": { type: "string" },
+        "max-header-list-size": { type: "string" },
+        "idle-timeout": { type: "string" },
+        "keepalive-interval": { type: "string" },
+        "keepalive-timeout": { type: "string" },
+        "max-deadline": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -158,8 +218,24 @@ export function parseConfig(
   const configPath = values.config ?? env.CONFIG_FILE;
   const file = configPath === undefined ? {} : readConfigFile(configPath, readFile);
   const listen = values.listen ?? list(env.LISTEN) ?? file.listen;
+  const tlsListen = (values["tls-listen"] ?? list(env.TLS_LISTEN) ?? file.tlsListen ?? []).map(parseListenAddress);
+  // With TLS listeners only, the default plaintext port is not opened; naming
+  // a plaintext host or port still opens it.
+  const plaintextNamed = [values.host, values.port, env.HOST, env.PORT, file.host, file.port].some((v) => v !== undefined && v !== "");
+  const tls = tlsFiles(
+    values["tls-cert"] ?? env.TLS_CERT ?? file.tlsCert,
+    values["tls-key"] ?? env.TLS_KEY ?? file.tlsKey,
+    values["tls-client-ca"] ?? env.TLS_CLIENT_CA ?? file.tlsClientCa,
+    tlsListen.length > 0,
+  );
+  const duration = (what: string, value: string | undefined, fallback: number) => (value === undefined ? fallback : parseDuration(value, what));
   return {
-    listen: listen !== undefined && listen.length > 0 ? listen.map(parseListenAddress) : [tcpAddress(values, env, file)],
+    listen:
+      listen !== undefined && listen.length > 0
+        ? listen.map(parseListenAddress)
+        : tlsListen.length > 0 && !plaintextNamed
+          ? []
+          : [tcpAddress(values, env, file)],
     logLevel: oneOf("log level", values["log-level"] ?? env.LOG_LEVEL ?? file.logLevel ?? "info", logLevels),
     logFormat: oneOf("log format", values["log-format"] ?? env.LOG_FORMAT ?? file.logFormat ?? "json", ["json", "pretty"] as const),
     gracePeriodMs: parseDuration(values["grace-period"] ?? env.GRACE_PERIOD ?? file.gracePeriod ?? "10s", "grace period"),
@@ -173,7 +249,52 @@ export function parseConfig(
       oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
     fastPath: onOff("fast-path setting", values["fast-path"] ?? env.FAST_PATH) ?? file.fastPath ?? true,
     workers: parseWorkers(values.workers ?? env.WORKERS ?? String(file.workers ?? 1)),
+    tlsListen,
+    tls,
+    limits: {
+      maxConcurrentStreams: parseCount(
+        "max concurrent streams",
+        values["max-concurrent-streams"] ?? env.MAX_CONCURRENT_STREAMS ?? String(file.maxConcurrentStreams ?? defaultLimits.maxConcurrentStreams),
+      ),
+      maxHeaderListBytes: parseSize(values["max-header-list-size"] ?? env.MAX_HEADER_LIST_SIZE ?? file.maxHeaderListSize ?? String(defaultLimits.maxHeaderListBytes)),
+      idleTimeoutMs: duration("idle timeout", values["idle-timeout"] ?? env.IDLE_TIMEOUT ?? file.idleTimeout, defaultLimits.idleTimeoutMs),
+      keepaliveIntervalMs: duration(
+        "keepalive interval",
+        values["keepalive-interval"] ?? env.KEEPALIVE_INTERVAL ?? file.keepaliveInterval,
+        defaultLimits.keepaliveIntervalMs,
+      ),
+      keepaliveTimeoutMs: positive(
+        duration("keepalive timeout", values["keepalive-timeout"] ?? env.KEEPALIVE_TIMEOUT ?? file.keepaliveTimeout, defaultLimits.keepaliveTimeoutMs),
+        "keepalive timeout",
+      ),
+      maxDeadlineMs: duration("max deadline", values["max-deadline"] ?? env.MAX_DEADLINE ?? file.maxDeadline, defaultLimits.maxDeadlineMs),
+    },
   };
+}
+
+// The TLS files must come together, and only where a TLS listener uses them.
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined, clientCaFile: string | undefined, listening: boolean): TlsFiles | undefined {
+  if (certFile === undefined && keyFile === undefined && clientCaFile === undefined) {
+    if (listening) {
+      throw new Error("--tls-listen needs --tls-cert and --tls-key");
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new Error("--tls-cert and --tls-key go together");
+  }
+  if (!listening) {
+    throw new Error("--tls-cert is set but no --tls-listen address uses it");
+  }
+  return clientCaFile === undefined ? { certFile, keyFile } : { certFile, keyFile, clientCaFile };
+}
+
+// A positive whole number within HTTP/2's 31-bit settings range.
+function parseCount(what: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 2 ** 31 - 1) {
+    throw new Error(`invalid ${what} "${value}": expected a whole number from 1 to ${2 ** 31 - 1}`);
+  }
+  return Number(value);
 }
 
 function readConfigFile(path: string, readFile: (path: string) => string): FileConfig {

@@ -1,6 +1,6 @@
 import cluster from "node:cluster";
 import { constants } from "node:os";
-import { drainMessage, runPrimary } from "./cluster.js";
+import { drainMessage, reloadMessage, runPrimary } from "./cluster.js";
 import { parseConfig, usage, type Config } from "./config.js";
 import { formatListenAddress } from "./listen-address.js";
 import { createLogger } from "./logger.js";
@@ -42,7 +42,7 @@ process.on("unhandledRejection", (reason) => {
 // A clean drain closes the listeners, which removes their socket files; any
 // other exit (second signal, fatal error) must not leave them behind. Only
 // files this process made its own are removed; under --workers, the primary's.
-const socketPaths = config.listen.flatMap((a) => (a.kind === "unix" ? [a.path] : []));
+const socketPaths = [...config.listen, ...config.tlsListen].flatMap((a) => (a.kind === "unix" ? [a.path] : []));
 const removeOwnSocketFilesAtExit = () => process.on("exit", () => removeSocketFiles(socketPaths));
 
 if (cluster.isPrimary && config.workers > 1) {
@@ -71,6 +71,9 @@ async function serve(config: Config): Promise<void> {
   const health = createHealthStatus();
   const server = await startServer({
     listen: config.listen,
+    tlsListen: config.tlsListen,
+    tls: config.tls,
+    limits: config.limits,
     logger,
     maxMessageBytes: config.maxMessageBytes,
     acceptEmptyAuthority: config.acceptEmptyAuthority,
@@ -89,6 +92,7 @@ async function serve(config: Config): Promise<void> {
   logger.info(
     {
       addresses: server.addresses.map(formatListenAddress),
+      tlsAddresses: server.tlsAddresses.map(formatListenAddress),
       services: servedServices.map((s) => s.typeName),
       pid: process.pid,
     },
@@ -115,16 +119,30 @@ async function serve(config: Config): Promise<void> {
       },
     );
   };
+  // SIGHUP: new certificates for new connections; a bad file keeps the old ones.
+  const reload = () => {
+    try {
+      const certificate = server.reloadTls();
+      logger.info(certificate ?? {}, certificate ? "TLS certificate reloaded" : "SIGHUP: nothing to reload (no TLS listener)");
+    } catch (err) {
+      logger.error({ err }, "TLS reload failed: keeping the old certificate");
+    }
+  };
   if (cluster.isWorker) {
     // The primary decides (see cluster.ts); a Ctrl-C reaching the whole
     // process group must not count as a first and a second signal.
     process.on("SIGTERM", () => undefined);
     process.on("SIGINT", () => undefined);
-    process.on("message", (message) => message === drainMessage && onSignal("SIGTERM"));
+    process.on("SIGHUP", () => undefined);
+    process.on("message", (message) => {
+      if (message === drainMessage) onSignal("SIGTERM");
+      if (message === reloadMessage) reload();
+    });
     // The primary is gone (killed): nobody will restart or stop us.
     process.on("disconnect", () => stopping || onSignal("SIGTERM"));
   } else {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    process.on("SIGHUP", reload);
   }
 }

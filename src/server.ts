@@ -1,5 +1,7 @@
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type * as tls from "node:tls";
 import { once, setMaxListeners } from "node:events";
 import { Code, ConnectError, createContextValues, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
@@ -15,10 +17,18 @@ import { sniffFirstRequest } from "./authority-sniff.js";
 import { EmptyAuthorityFix } from "./empty-authority.js";
 import { unknownMethod } from "./unknown-method.js";
 import { prepareSocketPath } from "./unix-socket.js";
+import { capDeadline, defaultLimits, http2Settings, superviseSession, type ConnectionLimits } from "./limits.js";
+import { createTlsListener, loadTls, type CertificateInfo, type TlsFiles } from "./tls.js";
 
 /** How to build and bind the server. */
 export interface ServerOptions {
+  /** Plaintext listeners: h2c (prior knowledge, what Tyk dials), and HTTP/1.1 for Connect and gRPC-Web. */
   readonly listen: readonly ListenAddress[];
+  /** TLS listeners (h2 or HTTP/1.1 by ALPN); need `tls`. */
+  readonly tlsListen?: readonly ListenAddress[];
+  readonly tls?: TlsFiles | undefined;
+  /** Connection and call limits (default: defaultLimits). */
+  readonly limits?: ConnectionLimits;
   /** The service implementations to serve (routes.ts). */
   readonly services: readonly ServiceImplSpec[];
   readonly logger: Logger;
@@ -34,8 +44,10 @@ export interface ServerOptions {
 
 /** A bound server. */
 export interface RunningServer {
-  /** The addresses actually bound (port 0 resolved to the real port). */
+  /** The plaintext addresses actually bound (port 0 resolved to the real port). */
   readonly addresses: readonly ListenAddress[];
+  /** The TLS addresses actually bound. */
+  readonly tlsAddresses: readonly ListenAddress[];
   /**
    * Graceful stop: stops accepting connections, sends GOAWAY on every open
    * one and lets in-flight calls finish. Calls still running after `graceMs`
@@ -43,6 +55,12 @@ export interface RunningServer {
    * every connection is gone; `forced` tells whether the grace period ran out.
    */
   drain(graceMs: number): Promise<{ forced: boolean }>;
+  /**
+   * Re-reads the TLS files for new connections; open ones keep theirs.
+   * Throws (keeping the old certificate) when the files are unusable;
+   * returns undefined when there are no TLS listeners.
+   */
+  reloadTls(): CertificateInfo | undefined;
 }
 
 // How long a new connection may take to send its first request's headers
@@ -57,11 +75,18 @@ const ignoreSniffError = () => undefined;
 const abortFlushMs = 500;
 
 /**
- * Serves the routes over h2c (HTTP/2 without TLS, what Tyk Gateway dials) on
- * every listen address. gRPC, gRPC-Web and Connect are all served.
+ * Serves the routes over h2c (HTTP/2 without TLS, what Tyk Gateway dials) and
+ * HTTP/1.1 on every plaintext listen address, and over TLS on the TLS ones.
+ * gRPC, gRPC-Web and Connect are all served.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const { logger } = options;
+  const { logger, limits = defaultLimits } = options;
+  const tlsListen = options.tlsListen ?? [];
+  if (tlsListen.length > 0 && options.tls === undefined) {
+    throw new Error("TLS listeners need certificate files");
+  }
+  // Read before binding anything: unusable files stop the start.
+  let loadedTls = options.tls && loadTls(options.tls);
   const shutdown = new AbortController();
   // Every in-flight call links its own signal to this one (connect-node), so
   // hundreds of listeners at once is normal here, not a leak.
@@ -99,8 +124,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   // One HTTP/2 server makes the sessions; plain net listeners accept the
   // connections and hand them over, wrapped when empty :authority must pass.
-  const h2 = http2.createServer();
+  const h2 = http2.createServer({ settings: http2Settings(limits) });
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (limits.maxDeadlineMs > 0) {
+      capDeadline(headers, limits.maxDeadlineMs);
+    }
     if (fastPath === undefined || !fastPath(stream, headers)) {
       compat.emit("stream", stream, headers, flags, rawHeaders);
     }
@@ -115,10 +143,43 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     session.once("close", () => sessions.delete(session));
     // Connection-level failures (resets, protocol errors) concern one peer only.
     session.on("error", (err) => logger.warn({ err, peer: peers.get(session) }, "http2 session error"));
+    superviseSession(session, limits, logger, connectingPeer);
     if (draining) {
       session.close();
     }
   });
+
+  // HTTP/1.1 connections (plaintext clients without prior knowledge, TLS
+  // clients that chose it by ALPN) go to a node:http server that never
+  // listens either. Open requests are counted per connection for the drain.
+  const http1Open = new Map<net.Socket, number>();
+  const http1 = http.createServer({ maxHeaderSize: limits.maxHeaderListBytes }, (req, res) => {
+    if (limits.maxDeadlineMs > 0) {
+      capDeadline(req.headers, limits.maxDeadlineMs);
+    }
+    const socket = req.socket;
+    http1Open.set(socket, (http1Open.get(socket) ?? 0) + 1);
+    if (draining) {
+      res.setHeader("connection", "close");
+    }
+    res.once("close", () => {
+      const open = http1Open.get(socket)! - 1;
+      http1Open.set(socket, open);
+      if (draining && open === 0) socket.end();
+    });
+    handler(req, res);
+  });
+  // No bytes in either direction for this long: the connection is closed.
+  http1.timeout = limits.idleTimeoutMs;
+  const handOverHttp1 = (socket: net.Socket) => {
+    logger.debug({ peer: peerOf(socket) }, "HTTP/1.1 connection accepted");
+    http1Open.set(socket, 0);
+    socket.once("close", () => http1Open.delete(socket));
+    http1.emit("connection", socket);
+    // The sniff paused the socket with its first bytes put back; node:http
+    // does not resume a socket paused explicitly.
+    socket.resume();
+  };
   const handOver = (socket: net.Socket, stream: net.Socket | EmptyAuthorityFix) => {
     connectingPeer = peerOf(socket);
     // Emitting "connection" creates the session synchronously ("session" above).
@@ -126,37 +187,79 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     connectingPeer = undefined;
   };
   const accept = (socket: net.Socket) => {
-    if (!options.acceptEmptyAuthority) {
-      handOver(socket, socket);
-      return;
-    }
-    // Only connections whose first request has an empty :authority pay for
-    // the rewriting wrapper; see authority-sniff.ts.
+    // HTTP/1.1 or HTTP/2 by the first bytes; and only connections whose first
+    // request has an empty :authority pay for the rewriting wrapper (see
+    // authority-sniff.ts).
     socket.on("error", ignoreSniffError);
-    sniffFirstRequest(socket, sniffWaitMs).then(({ authorityOk, settingsAckPending }) => {
+    sniffFirstRequest(socket, sniffWaitMs, options.acceptEmptyAuthority).then(({ http1, authorityOk, settingsAckPending }) => {
       socket.off("error", ignoreSniffError);
       if (socket.destroyed) {
         return;
       }
-      logger.debug({ peer: peerOf(socket), rewriteAuthority: !authorityOk }, "connection accepted");
-      handOver(socket, authorityOk ? socket : new EmptyAuthorityFix(socket, { dropSettingsAck: settingsAckPending }));
+      if (http1) {
+        handOverHttp1(socket);
+        return;
+      }
+      const rewrite = options.acceptEmptyAuthority && !authorityOk;
+      logger.debug({ peer: peerOf(socket), rewriteAuthority: rewrite }, "connection accepted");
+      handOver(socket, rewrite ? new EmptyAuthorityFix(socket, { dropSettingsAck: settingsAckPending }) : socket);
     });
   };
+  const acceptTls = (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === "h2") {
+      handOver(socket, socket);
+    } else {
+      handOverHttp1(socket);
+    }
+  };
   const listeners: net.Server[] = [];
+  const tlsListeners: tls.Server[] = [];
   const addresses: ListenAddress[] = [];
-  for (const address of options.listen) {
-    const listener = net.createServer(accept);
-    addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
-    listeners.push(listener);
+  const tlsAddresses: ListenAddress[] = [];
+  try {
+    for (const address of options.listen) {
+      const listener = net.createServer(accept);
+      listeners.push(listener);
+      addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
+    }
+    for (const address of tlsListen) {
+      const listener = createTlsListener(options.tls!, loadedTls!);
+      listener.on("secureConnection", acceptTls);
+      // Failed handshakes (no client certificate, an unknown CA, not TLS at all) concern one peer.
+      listener.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) =>
+        logger.warn({ peer: peerOf(socket), code: err.code, reason: err.message }, "TLS handshake failed"),
+      );
+      listeners.push(listener);
+      tlsListeners.push(listener);
+      tlsAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
+    }
+  } catch (e) {
+    listeners.forEach((l) => l.close());
+    throw e;
+  }
+  if (loadedTls !== undefined) {
+    logger.info({ addresses: tlsAddresses.map(formatListenAddress), mutual: options.tls?.clientCaFile !== undefined, ...loadedTls.certificate }, "TLS certificate loaded");
   }
 
   return {
     addresses,
+    tlsAddresses,
+    reloadTls() {
+      if (options.tls === undefined) {
+        return undefined;
+      }
+      loadedTls = loadTls(options.tls);
+      tlsListeners.forEach((l) => l.setSecureContext(loadedTls!.context));
+      return loadedTls.certificate;
+    },
     async drain(graceMs) {
       draining = true;
       const closed = Promise.all(listeners.map((l) => once(l, "close")));
       listeners.forEach((l) => l.close());
       sessions.forEach((s) => s.close());
+      http1Open.forEach((open, socket) => {
+        if (open === 0) socket.end();
+      });
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)));
       const forced = await Promise.race([closed.then(() => false), expired]);
@@ -166,6 +269,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
         await Promise.race([closed, new Promise((r) => setTimeout(r, abortFlushMs))]);
         sessions.forEach((s) => s.destroy());
+        http1Open.forEach((_, socket) => socket.destroy());
         await closed;
       }
       return { forced };

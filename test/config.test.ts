@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { availableParallelism } from "node:os";
 import { describe, it } from "node:test";
 import { parseConfig } from "../src/config.js";
+import { defaultLimits } from "../src/limits.js";
 import { parseListenAddress } from "../src/listen-address.js";
 
 describe("configuration", () => {
@@ -20,6 +21,9 @@ describe("configuration", () => {
       acceptEmptyAuthority: true,
       fastPath: true,
       workers: 1,
+      tlsListen: [],
+      tls: undefined,
+      limits: defaultLimits,
     });
     assert.equal(parseConfig(["--empty-authority", "refuse"], {})?.acceptEmptyAuthority, false);
     assert.throws(() => parseConfig(["--empty-authority", "maybe"], {}), /invalid empty-authority setting/);
@@ -103,6 +107,45 @@ describe("configuration", () => {
     assert.throws(() => parseConfig(["--log-level", "loud"], {}), /invalid log level "loud"/);
     assert.throws(() => parseConfig(["--port", "http"], {}), /invalid port "http"/);
     assert.throws(() => parseConfig(["--bogus"], {}), /bogus/);
+  });
+
+  it("TLS listeners: files required together; plaintext default dropped unless named", () => {
+    const tls = ["--tls-listen", "127.0.0.1:8443", "--tls-cert", "s.crt", "--tls-key", "s.key"];
+    const c = parseConfig(tls, {})!;
+    assert.deepEqual(c.tlsListen, [{ kind: "tcp", host: "127.0.0.1", port: 8443 }]);
+    assert.deepEqual(c.tls, { certFile: "s.crt", keyFile: "s.key" });
+    assert.deepEqual(c.listen, [], "TLS only: no default plaintext port");
+    assert.deepEqual(parseConfig([...tls, "--port", "50051"], {})!.listen, [{ kind: "tcp", host: "::", port: 50051 }]);
+    assert.deepEqual(parseConfig([...tls, "--listen", "unix:///tmp/p.sock"], {})!.listen, [{ kind: "unix", path: "/tmp/p.sock" }]);
+    assert.equal(parseConfig([...tls, "--tls-client-ca", "ca.crt"], {})!.tls?.clientCaFile, "ca.crt");
+    const env = { TLS_LISTEN: "[::1]:8443", TLS_CERT: "e.crt", TLS_KEY: "e.key", TLS_CLIENT_CA: "e-ca.crt" };
+    assert.deepEqual(parseConfig([], env)!.tls, { certFile: "e.crt", keyFile: "e.key", clientCaFile: "e-ca.crt" });
+    const file = '{"tlsListen": ["0.0.0.0:8443"], "tlsCert": "f.crt", "tlsKey": "f.key"}';
+    assert.deepEqual(parseConfig(["--config", "c.json"], {}, () => file)!.tls, { certFile: "f.crt", keyFile: "f.key" });
+    assert.throws(() => parseConfig(["--tls-listen", ":8443"], {}), /--tls-listen needs --tls-cert and --tls-key/);
+    assert.throws(() => parseConfig(["--tls-listen", ":8443", "--tls-cert", "s.crt"], {}), /--tls-cert and --tls-key go together/);
+    assert.throws(() => parseConfig(["--tls-cert", "s.crt", "--tls-key", "s.key"], {}), /no --tls-listen address uses it/);
+  });
+
+  it("limits: flags, environment and file; 0 turns the timeouts off; clear errors", () => {
+    const c = parseConfig(
+      ["--max-concurrent-streams", "50", "--max-header-list-size", "8KiB", "--idle-timeout", "0", "--keepalive-interval", "30s", "--max-deadline", "2m"],
+      { KEEPALIVE_TIMEOUT: "5s" },
+    )!;
+    assert.deepEqual(c.limits, {
+      maxConcurrentStreams: 50,
+      maxHeaderListBytes: 8192,
+      idleTimeoutMs: 0,
+      keepaliveIntervalMs: 30_000,
+      keepaliveTimeoutMs: 5000,
+      maxDeadlineMs: 120_000,
+    });
+    const file = '{"maxConcurrentStreams": 7, "idleTimeout": "1m", "maxDeadline": "10s"}';
+    const f = parseConfig(["--config", "c.json"], {}, () => file)!.limits;
+    assert.deepEqual([f.maxConcurrentStreams, f.idleTimeoutMs, f.maxDeadlineMs], [7, 60_000, 10_000]);
+    assert.throws(() => parseConfig(["--max-concurrent-streams", "0"], {}), /invalid max concurrent streams "0"/);
+    assert.throws(() => parseConfig(["--keepalive-timeout", "0"], {}), /invalid keepalive timeout: must be more than 0/);
+    assert.throws(() => parseConfig(["--idle-timeout", "soon"], {}), /invalid idle timeout "soon"/);
   });
 
   it("a leading -- (as pnpm passes it through) is ignored", () => {

@@ -9,14 +9,15 @@ export interface BufCurlResult {
 }
 
 /**
- * Runs `buf curl --protocol grpc --http2-prior-knowledge ARGS` with no
- * schema, so every call resolves its types through server reflection.
+ * Runs `buf curl --protocol grpc --http2-prior-knowledge ARGS` (without
+ * prior knowledge for TLS: `h2c: false`) with no schema, so every call
+ * resolves its types through server reflection.
  */
-export function bufCurl(args: readonly string[]): Promise<BufCurlResult> {
+export function bufCurl(args: readonly string[], { h2c = true } = {}): Promise<BufCurlResult> {
   return new Promise((resolve) => {
     execFile(
       bufBin,
-      ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args],
+      ["curl", "--protocol", "grpc", ...(h2c ? ["--http2-prior-knowledge"] : []), ...args],
       { cwd: repoRoot, timeout: 30_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;

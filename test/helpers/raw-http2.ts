@@ -23,8 +23,9 @@ export async function rawGrpcCall(
   path: string,
   body: Uint8Array,
   headers: http2.OutgoingHttpHeaders = {},
+  connectOptions: http2.SecureClientSessionOptions = {},
 ): Promise<RawResponse> {
-  const session = http2.connect(baseUrl);
+  const session = http2.connect(baseUrl, connectOptions);
   try {
     return await new Promise<RawResponse>((resolve, reject) => {
       session.on("error", reject);

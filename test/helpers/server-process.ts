@@ -15,6 +15,8 @@ export interface ServerProcess {
   readonly baseUrl: string;
   /** `127.0.0.1:PORT` */
   readonly address: string;
+  /** `https://127.0.0.1:PORT` of the first --tls-listen address, if any. */
+  readonly tlsBaseUrl: string | undefined;
   /** Every stdout line so far, parsed (non-JSON lines as `{ raw }`). */
   readonly lines: LogLine[];
   /** Raw stdout so far. */
@@ -93,9 +95,11 @@ export async function startServerProcess(args: readonly string[] = []): Promise<
 
   const listening = await waitForLog((l) => l.msg === "server listening");
   const address = (listening.addresses as string[])[0]!;
+  const tlsAddress = (listening.tlsAddresses as string[] | undefined)?.[0];
   return {
     child,
     address,
+    tlsBaseUrl: tlsAddress && `https://${tlsAddress}`,
     baseUrl: `http://${address}`,
     lines,
     stdout: () => raw,

@@ -1,0 +1,115 @@
+import type * as http2 from "node:http2";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Logger } from "./logger.js";
+
+/** Limits that keep one connection or call from holding the process's resources. */
+export interface ConnectionLimits {
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls open at once on one connection. */
+  readonly maxConcurrentStreams: number;
+  /** HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE: the largest request header list accepted. */
+  readonly maxHeaderListBytes: number;
+  /** A connection with no call open this long is closed with a GOAWAY; 0: never. */
+  readonly idleTimeoutMs: number;
+  /** How often each connection is sent a PING; 0: never. */
+  readonly keepaliveIntervalMs: number;
+  /** A connection whose PING is not answered this soon is closed. */
+  readonly keepaliveTimeoutMs: number;
+  /** Deadline given to calls without one, and cap on longer ones; 0: none. */
+  readonly maxDeadlineMs: number;
+}
+
+/**
+ * Defaults for a gateway plugin server: Tyk multiplexes every call of a
+ * gateway on one connection, so the stream cap is generous; pings find dead
+ * peers within about 80 s; long streams (health Watch) are not cut off.
+ */
+export const defaultLimits: ConnectionLimits = {
+  maxConcurrentStreams: 1000,
+  maxHeaderListBytes: 64 * 1024,
+  idleTimeoutMs: 10 * 60_000,
+  keepaliveIntervalMs: 60_000,
+  keepaliveTimeoutMs: 20_000,
+  maxDeadlineMs: 0,
+};
+
+/** The HTTP/2 settings the server announces for these limits. */
+export function http2Settings(limits: ConnectionLimits): http2.Settings {
+  return { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes };
+}
+
+/**
+ * Applies the idle timeout and keepalive pings to one HTTP/2 session. Why
+ * both: the idle timeout frees connections nobody uses (a gateway that went
+ * away cleanly reconnects on its next call), and the pings find peers that
+ * vanished without closing (a dead host, a dropped NAT entry), whose
+ * sockets would otherwise stay open for ever, calls and all.
+ */
+export function superviseSession(session: http2.ServerHttp2Session, limits: ConnectionLimits, logger: Logger, peer: string | undefined): void {
+  let idle: NodeJS.Timeout | undefined;
+  let pinger: NodeJS.Timeout | undefined;
+  let unanswered: NodeJS.Timeout | undefined;
+  if (limits.idleTimeoutMs > 0) {
+    let open = 0;
+    const arm = () => {
+      idle = setTimeout(() => {
+        logger.debug({ peer, idleTimeoutMs: limits.idleTimeoutMs }, "idle connection: closing it");
+        session.close();
+      }, limits.idleTimeoutMs).unref();
+    };
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      open++;
+      clearTimeout(idle);
+      stream.once("close", () => {
+        if (--open === 0 && !session.closed) arm();
+      });
+    });
+    arm();
+  }
+  if (limits.keepaliveIntervalMs > 0) {
+    pinger = setInterval(() => {
+      if (unanswered !== undefined || session.closed || session.destroyed) return; // one PING out at a time
+      const timer = setTimeout(() => {
+        logger.warn({ peer, keepaliveTimeoutMs: limits.keepaliveTimeoutMs }, "keepalive ping not answered: closing the connection");
+        session.destroy();
+      }, limits.keepaliveTimeoutMs).unref();
+      unanswered = timer;
+      // The callback also runs (with an error) when the session closes first.
+      session.ping(() => {
+        clearTimeout(timer);
+        unanswered = undefined;
+      });
+    }, limits.keepaliveIntervalMs).unref();
+  }
+  session.once("close", () => {
+    clearTimeout(idle);
+    clearInterval(pinger);
+    clearTimeout(unanswered);
+  });
+}
+
+// grpc-timeout units (gRPC over HTTP/2 spec), in milliseconds.
+const grpcTimeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * Gives a call the deadline cap when it has no deadline or a longer one, by
+ * rewriting its timeout header before any protocol handler reads it, so
+ * every path (fast path, connect over HTTP/2 and HTTP/1.1) sees the same
+ * deadline and answers DEADLINE_EXCEEDED in its own way. A malformed
+ * timeout is left alone: it is refused as it would be without the cap.
+ */
+export function capDeadline(headers: IncomingHttpHeaders, maxDeadlineMs: number): void {
+  const contentType = headers["content-type"] ?? "";
+  if (contentType.startsWith("application/grpc")) {
+    const value = headers["grpc-timeout"];
+    if (typeof value === "string") {
+      const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+      if (m === null || Number(m[1]) * grpcTimeoutUnits[m[2]!]! <= maxDeadlineMs) return;
+    }
+    // At most 8 digits: milliseconds up to about 27 hours, then seconds.
+    headers["grpc-timeout"] = maxDeadlineMs <= 99_999_999 ? `${maxDeadlineMs}m` : `${Math.ceil(maxDeadlineMs / 1000)}S`;
+    return;
+  }
+  const value = headers["connect-timeout-ms"];
+  if (typeof value === "string" && (!/^\d{1,10}$/.test(value) || Number(value) <= maxDeadlineMs)) return;
+  headers["connect-timeout-ms"] = String(maxDeadlineMs);
+}

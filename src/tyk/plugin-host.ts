@@ -51,9 +51,10 @@ export class PluginHost {
   }
 
   /**
-   * Handles one Dispatch call; throws a ConnectError when the plugin fails or
-   * runs out of time. `call.signal` (the gRPC call's) is read only if the
-   * hook reads its own signal: creating signals costs more than most hooks.
+   * Handles one Dispatch call; throws a ConnectError when the plugin fails,
+   * runs out of time, or the call ends first. `call.signal` (the gRPC call's)
+   * is read only if the hook is asynchronous or reads its own signal:
+   * creating signals costs more than most hooks.
    */
   async dispatch(object: Object$, call: CallSignal): Promise<Object$> {
     const found = this.#registry.find(object.hookType, object.hookName);
@@ -121,28 +122,45 @@ export class PluginHost {
       return budget.signal;
     };
     let timer: NodeJS.Timeout | undefined;
+    let onCallEnd: (() => void) | undefined;
     try {
       const result = fn(signal);
       if (!isPromiseLike(result)) {
         return result;
       }
-      const timedOut = new Promise<never>((_, reject) => {
+      // The hook is abandoned at its budget, or when the call ends first
+      // (deadline, cancellation, shutdown): nobody waits for its answer then.
+      const abandoned = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           expired = new ConnectError(`plugin "${plugin}" exceeded its ${this.#timeoutMs} ms budget in ${what}`, Code.DeadlineExceeded);
           budget?.abort(expired);
           reject(expired);
         }, this.#timeoutMs);
+        const callSignal = call.signal;
+        onCallEnd = () => reject(callSignal.reason);
+        if (callSignal.aborted) {
+          onCallEnd();
+        } else {
+          callSignal.addEventListener("abort", onCallEnd, { once: true });
+        }
       });
-      return await Promise.race([result, timedOut]);
+      return await Promise.race([result, abandoned]);
     } catch (e) {
       if (e !== undefined && e === expired) {
         this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, "plugin timed out");
         throw e;
       }
+      if (call.signal.aborted && e === call.signal.reason) {
+        this.#logger.warn({ plugin, what, reason: ConnectError.from(e).message }, "the call ended while the plugin ran: abandoned");
+        throw ConnectError.from(e);
+      }
       this.#logger.error({ plugin, what, err: e }, "plugin failed");
       throw new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
     } finally {
       clearTimeout(timer);
+      if (onCallEnd !== undefined) {
+        call.signal.removeEventListener("abort", onCallEnd);
+      }
       if (budget !== undefined) {
         call.signal.removeEventListener("abort", onCallAbort);
       }

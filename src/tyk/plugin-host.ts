@@ -169,15 +169,23 @@ export class PluginHost {
 
   #warnUnknown(object: Object$): void {
     const key = `${object.hookType}/${object.hookName}`;
-    if (!this.#warned.has(key)) {
-      this.#warned.add(key);
-      this.#logger.warn(
-        { hookType: HookType[object.hookType] ?? object.hookType, hookName: object.hookName },
-        "no plugin for this hook: passing the request through unchanged (logged once per hook name)",
-      );
+    if (this.#warned.has(key) || this.#warned.size > maxWarnedHooks) {
+      return;
+    }
+    this.#warned.add(key);
+    this.#logger.warn(
+      { hookType: HookType[object.hookType] ?? object.hookType, hookName: object.hookName },
+      "no plugin for this hook: passing the request through unchanged (logged once per hook name)",
+    );
+    if (this.#warned.size > maxWarnedHooks) {
+      this.#logger.warn({ hookNames: maxWarnedHooks }, "too many unknown hook names: no more warnings about them");
     }
   }
 }
+
+// Hook names are the caller's to choose: remembering every unknown one
+// would let a caller grow the server's memory without bound.
+const maxWarnedHooks = 1000;
 
 // Synchronous when the hook is (most are): no promise, no timer.
 function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): HookOutcome | Promise<HookOutcome> {

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { after, before } from "node:test";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
+import type { MemoryFigures } from "./memory-probe.js";
 import { repoPath } from "./paths.js";
 
 /** One JSON log line of the server. */
@@ -27,6 +29,16 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Resolves with the exit code once the process has exited. */
   readonly exited: Promise<number | null>;
+  /** The server's memory figures (needs `memoryProbe`; after a full GC with `--expose-gc`). */
+  memory(): Promise<MemoryFigures>;
+}
+
+/** Extra settings of startServerProcess. */
+export interface ServerProcessOptions {
+  /** Options for node itself, before the entry point. */
+  readonly nodeArgs?: readonly string[];
+  /** Preload test/helpers/memory-probe.ts, so that `memory()` works. */
+  readonly memoryProbe?: boolean;
 }
 
 const running = new Set<ChildProcess>();
@@ -38,12 +50,13 @@ process.on("exit", () => running.forEach((c) => c.kill("SIGKILL")));
  * info-level "server listening" line) on 127.0.0.1 port 0, unless `args`
  * has --listen addresses of its own.
  */
-export async function startServerProcess(args: readonly string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(args: readonly string[] = [], options: ServerProcessOptions = {}): Promise<ServerProcess> {
   const listen = args.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"];
+  const probe = options.memoryProbe ? ["--import", pathToFileURL(repoPath("dist", "test", "helpers", "memory-probe.js")).href] : [];
   const child = spawn(
     process.execPath,
-    [repoPath("dist", "src", "main.js"), ...listen, "--log-level", "debug", ...args],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOST: "", PORT: "", LISTEN: "" } },
+    [...(options.nodeArgs ?? []), ...probe, repoPath("dist", "src", "main.js"), ...listen, "--log-level", "debug", ...args],
+    { stdio: ["ignore", "pipe", "pipe", ...(options.memoryProbe ? ["ipc" as const] : [])], env: { ...process.env, HOST: "", PORT: "", LISTEN: "" } },
   );
   running.add(child);
   const exited = once(child, "exit").then(([code]) => {
@@ -105,6 +118,11 @@ export async function startServerProcess(args: readonly string[] = []): Promise<
     stdout: () => raw,
     waitForLog,
     exited,
+    async memory() {
+      const reply = once(child, "message").then(([m]) => (m as { memory: MemoryFigures }).memory);
+      child.send("memory");
+      return reply;
+    },
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill(signal);

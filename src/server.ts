@@ -9,6 +9,7 @@ import { createGrpcUnaryFastPath } from "./fast-path/grpc-unary.js";
 import { endStreamsOnAbort } from "./interceptors/end-streams-on-abort.js";
 import { rejectExpiredDeadline } from "./interceptors/expired-deadline.js";
 import { loggingInterceptor } from "./interceptors/logging.js";
+import { kReached, markReached, refusedCallLog } from "./interceptors/refused-calls.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import type { Logger } from "./logger.js";
 import { kPeer, kServedBy } from "./peer.js";
@@ -94,16 +95,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Logging first: it is the outermost, so it sees what the caller gets.
   const interceptors = [loggingInterceptor(logger), endStreamsOnAbort];
   const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
-  const handler = connectNodeAdapter({
+  const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
+  const refused = refusedCallLog(logger, callPeer);
+  const handler = refused.wrap(connectNodeAdapter({
     routes: registerServices(options.services),
     readMaxBytes: options.maxMessageBytes,
     acceptCompression,
-    interceptors,
+    interceptors: [markReached, ...interceptors],
     requestGate: rejectExpiredDeadline,
     shutdownSignal: shutdown.signal,
     fallback: unknownMethod,
-    contextValues: (req) => createContextValues().set(kPeer, "stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket)),
-  });
+    contextValues: (req) => createContextValues().set(kPeer, callPeer(req)).set(kReached, refused.marker(req)),
+  }));
   const fastPath = options.fastPath
     ? createGrpcUnaryFastPath({
         services: options.services,
@@ -194,6 +197,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sniffFirstRequest(socket, sniffWaitMs, options.acceptEmptyAuthority).then(({ http1, authorityOk, settingsAckPending }) => {
       socket.off("error", ignoreSniffError);
       if (socket.destroyed) {
+        logger.debug({ peer: peerOf(socket) }, "connection closed before its first request");
         return;
       }
       if (http1) {

@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import * as http from "node:http";
+import type * as net from "node:net";
 import { describe, it } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -93,6 +95,27 @@ describe("graceful shutdown", () => {
     });
     assert.equal(await server.exited, 0);
     assert.equal((await server.waitForLog((l) => l.msg === "server stopped")).forced, true);
+  });
+
+  it("an idle HTTP/1.1 keep-alive connection is closed at once and does not hold up the drain", async () => {
+    const server = await startServerProcess(["--grace-period", "3s"]);
+    const agent = new http.Agent({ keepAlive: true });
+    const socketClosed = new Promise<void>((resolve) => agent.on("free", (socket: net.Socket) => socket.once("close", () => resolve())));
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(`${server.baseUrl}/echo.Echo/Reply`, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+        res.resume();
+        res.on("end", resolve);
+      });
+      req.on("error", reject);
+      req.end('{"message":"keep me alive"}');
+    });
+    const started = Date.now();
+    server.child.kill("SIGTERM");
+    assert.equal(await server.exited, 0);
+    await socketClosed;
+    assert.ok(Date.now() - started < 2000, "well before the grace period and node's 5 s keep-alive timeout");
+    assert.equal((await server.waitForLog((l) => l.msg === "server stopped")).forced, false);
+    agent.destroy();
   });
 
   it("a second signal exits at once", async () => {

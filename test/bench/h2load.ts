@@ -28,8 +28,9 @@ export function requireH2load(): void {
  * Drives one gRPC unary method with h2load: `requests` calls over `clients`
  * connections with `streams` concurrent streams each, all sending `body` (a
  * framed gRPC message). Latency percentiles come from h2load's per-request log.
+ * With `timeoutMs`, h2load is killed after that long (and the run fails).
  */
-export function runH2load(url: string, body: Uint8Array, requests: number, clients: number, streams: number): Promise<H2loadResult> {
+export function runH2load(url: string, body: Uint8Array, requests: number, clients: number, streams: number, timeoutMs = 0): Promise<H2loadResult> {
   const dir = mkdtempSync(join(tmpdir(), "h2load-"));
   const bodyFile = join(dir, "body.bin");
   const logFile = join(dir, "requests.log");
@@ -40,7 +41,7 @@ export function runH2load(url: string, body: Uint8Array, requests: number, clien
     "-d", bodyFile, `--log-file=${logFile}`, url,
   ];
   return new Promise((resolve, reject) => {
-    execFile("h2load", args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+    execFile("h2load", args, { maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs }, (err, stdout) => {
       try {
         if (err) {
           throw new Error(`h2load failed: ${err.message}\n${stdout}`);

@@ -1,35 +1,77 @@
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { MemoryFigures } from "../helpers/memory-probe.js";
 import { repoPath } from "../helpers/paths.js";
 import { rawGrpcCall } from "../helpers/raw-http2.js";
 import { requireH2load, runH2load } from "./h2load.js";
+import { renderMemoryChart, type MemorySample } from "./memory-chart.js";
 import { dispatchBody } from "./payloads.js";
 import { productionNodeArgs } from "./production.js";
 
-// `pnpm bench:soak`: drives the production server with many Dispatch calls
-// (default 1M) in chunks and records its resident memory after each chunk,
-// to show whether memory grows with the number of calls. Manual, not in CI.
+// `pnpm bench:soak`: one production server (plus --expose-gc and the memory
+// probe, for heap figures after a full GC) gets 1M Dispatch calls in
+// chunks over long-lived connections, then 10k connection open/close
+// cycles with one call each. Memory is sampled after every step and
+// written as markdown, JSON and an SVG chart. Fails (exit 1) when memory
+// grows more than the stated bounds between the first sample after
+// warm-up and the last. Manual, not in CI.
 
-const { values: opts } = parseArgs({ options: { calls: { type: "string" }, chunk: { type: "string" }, out: { type: "string" } } });
-const calls = Number(opts.calls ?? 1_000_000);
-const chunk = Number(opts.chunk ?? 100_000);
-const outDir = opts.out ?? repoPath("bench-results");
+const { values: opts } = parseArgs({
+  options: {
+    calls: { type: "string", default: "1000000" },
+    chunk: { type: "string", default: "100000" },
+    cycles: { type: "string", default: "10000" },
+    out: { type: "string", default: repoPath("bench-results") },
+  },
+});
+const calls = Number(opts.calls);
+const chunk = Number(opts.chunk);
+const cycles = Number(opts.cycles);
+// Bounds: what may stay behind once everything is warm.
+const maxHeapGrowthMiB = 5;
+const maxRssGrowthMiB = 50;
+const cyclesPerRun = 500; // h2load -c 500 -n 500: 500 connections, one call each
 requireH2load();
 
 const body = dispatchBody();
 const port = 50000 + Math.floor(Math.random() * 10000);
 const url = `http://127.0.0.1:${port}`;
-const server = spawn(process.execPath, [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], {
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const probe = pathToFileURL(repoPath("dist", "test", "helpers", "memory-probe.js")).href;
+const server = spawn(
+  process.execPath,
+  [...productionNodeArgs(), "--expose-gc", "--import", probe, repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, "--log-level", "warn"],
+  { stdio: ["ignore", "ignore", "inherit", "ipc"] },
+);
 
-const rssMiB = (field: "VmRSS" | "VmHWM") => {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${server.pid}/status`, "utf8"));
-  return Math.round(Number(m?.[1]) / 102.4) / 10;
-};
+const mib = (bytes: number) => Math.round(bytes / 104857.6) / 10;
+async function sample(label: string): Promise<MemorySample & { heapTotalMiB: number; externalMiB: number }> {
+  const reply = once(server, "message");
+  server.send("memory");
+  const [{ memory }] = (await reply) as [{ memory: MemoryFigures }];
+  const s = { label, rssMiB: mib(memory.rss), heapUsedMiB: mib(memory.heapUsed), heapTotalMiB: mib(memory.heapTotal), externalMiB: mib(memory.external) };
+  process.stderr.write(`  ${label}: RSS ${s.rssMiB} MiB, heap used ${s.heapUsedMiB} MiB\n`);
+  return s;
+}
 
+/** h2load with one call per connection: `n` connections opened, used once and closed. */
+function connectionCycles(n: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    execFile("h2load", ["-n", String(n), "-c", String(n), "-m", "1", "-t", "1", "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", bodyFile, `${url}/coprocess.Dispatcher/Dispatch`], (err, stdout) => {
+      const m = /(\d+) succeeded/.exec(stdout);
+      if (err || !m) reject(new Error(`h2load failed: ${err?.message}\n${stdout}`));
+      else resolve(Number(m[1]));
+    });
+  });
+}
+
+const outDir = opts.out;
+mkdirSync(outDir, { recursive: true });
+const bodyFile = join(outDir, ".soak-body.bin");
+writeFileSync(bodyFile, body);
 try {
   for (let i = 0; ; i++) {
     try {
@@ -40,7 +82,8 @@ try {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const samples: Array<{ calls: number; rssMiB: number; reqPerSec: number }> = [{ calls: 0, rssMiB: rssMiB("VmRSS"), reqPerSec: 0 }];
+  const samples = [await sample("started")];
+  const rates: number[] = [];
   for (let done = 0; done < calls; ) {
     const n = Math.min(chunk, calls - done);
     const r = await runH2load(url + "/coprocess.Dispatcher/Dispatch", body, n, 16, 32);
@@ -48,26 +91,41 @@ try {
       throw new Error(`chunk at ${done}: ${r.succeeded}/${n} succeeded, ${r.dataBytes} data bytes`);
     }
     done += n;
-    samples.push({ calls: done, rssMiB: rssMiB("VmRSS"), reqPerSec: Math.round(r.reqPerSec) });
-    process.stderr.write(`  ${done} calls: RSS ${samples.at(-1)!.rssMiB} MiB, ${Math.round(r.reqPerSec)} req/s\n`);
+    rates.push(Math.round(r.reqPerSec));
+    samples.push(await sample(`${done} calls`));
   }
-  const afterFirst = samples[1]!.rssMiB;
-  const last = samples.at(-1)!.rssMiB;
+  for (let done = 0; done < cycles; ) {
+    const n = Math.min(cyclesPerRun, cycles - done);
+    const ok = await connectionCycles(n);
+    if (ok !== n) throw new Error(`connection cycles at ${done}: ${ok}/${n} calls succeeded`);
+    done += n;
+    if (done % 2000 === 0 || done === cycles) samples.push(await sample(`+${done} connections`));
+  }
+  const warm = samples[1]!;
+  const last = samples.at(-1)!;
+  const heapGrowth = Math.round((last.heapUsedMiB - warm.heapUsedMiB) * 10) / 10;
+  const rssGrowth = Math.round((last.rssMiB - warm.rssMiB) * 10) / 10;
+  const passed = heapGrowth <= maxHeapGrowthMiB && rssGrowth <= maxRssGrowthMiB;
   const report = `# Soak ${new Date().toISOString()}
 
-${calls} Dispatch calls (505-byte Pre-hook Object) in chunks of ${chunk}, h2load -c 16 -m 32,
-every call checked. RSS after each chunk (MiB):
+${calls} Dispatch calls (505-byte Pre-hook Object; h2load -c 16 -m 32, chunks of ${chunk}, every call
+checked), then ${cycles} connections opened, used for one call and closed (h2load -c ${cyclesPerRun} -n ${cyclesPerRun}).
+Production node options plus --expose-gc; heap figures are taken after a full GC.
 
-| calls | RSS MiB | req/s |
-| ---: | ---: | ---: |
-${samples.map((s) => `| ${s.calls} | ${s.rssMiB} | ${s.reqPerSec || ""} |`).join("\n")}
+| after | RSS MiB | heap used MiB | heap total MiB | external MiB |
+| --- | ---: | ---: | ---: | ---: |
+${samples.map((s) => `| ${s.label} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.heapTotalMiB} | ${s.externalMiB} |`).join("\n")}
 
-Peak RSS ${rssMiB("VmHWM")} MiB. From the first chunk to the last: ${afterFirst} -> ${last} MiB (${(last - afterFirst).toFixed(1)} MiB).
+Throughput per chunk (req/s): ${rates.join(", ")}.
+
+From the first chunk to the end: heap used ${warm.heapUsedMiB} -> ${last.heapUsedMiB} MiB (${heapGrowth}, bound ${maxHeapGrowthMiB}),
+RSS ${warm.rssMiB} -> ${last.rssMiB} MiB (${rssGrowth}, bound ${maxRssGrowthMiB}): **${passed ? "pass" : "FAIL"}**.
 `;
-  mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "soak-latest.md"), report);
-  writeFileSync(join(outDir, "soak-latest.json"), JSON.stringify({ calls, chunk, samples, peakRssMiB: rssMiB("VmHWM") }, null, 2));
+  writeFileSync(join(outDir, "soak-latest.json"), JSON.stringify({ calls, chunk, cycles, samples, rates, heapGrowth, rssGrowth, passed }, null, 2));
+  writeFileSync(join(outDir, "soak-latest.svg"), renderMemoryChart(`Soak: ${calls} calls, then ${cycles} connections`, samples));
   process.stdout.write(report);
+  process.exitCode = passed ? 0 : 1;
 } finally {
   server.kill("SIGKILL");
 }

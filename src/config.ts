@@ -44,6 +44,10 @@ export interface Config {
   readonly tls: TlsFiles | undefined;
   /** Per-connection and per-call limits. */
   readonly limits: ConnectionLimits;
+  /** Plain HTTP/1.1 listeners: Connect, gRPC-Web, /healthz, /readyz, /metrics, GET /users. */
+  readonly httpListen: readonly ListenAddress[];
+  /** Count calls and hooks for Prometheus (served at /metrics of --http-listen). */
+  readonly metrics: boolean;
 }
 
 /** The --help text. */
@@ -73,6 +77,11 @@ which wins over the config file):
   --workers N|auto      Server processes sharing the listeners (default 1; auto: one
                         per CPU). Crashed workers are restarted. [WORKERS]
   --grace-period DUR    Drain time on SIGTERM/SIGINT, e.g. 10s, 500ms (default 10s). [GRACE_PERIOD]
+
+HTTP:
+  --http-listen ADDR    Also listen for plain HTTP/1.1 here, repeatable: Connect and gRPC-Web for
+                        every method, GET /users (NDJSON), /healthz, /readyz, /metrics. [HTTP_LISTEN]
+  --metrics on|off      Count calls and hooks for Prometheus (default on). [METRICS]
 
 TLS (SIGHUP re-reads the files without dropping connections):
   --tls-listen ADDR     Listen with TLS (h2, HTTP/1.1 fallback) on ADDR, repeatable; plaintext
@@ -130,6 +139,8 @@ interface FileConfig {
   keepaliveInterval?: string;
   keepaliveTimeout?: string;
   maxDeadline?: string;
+  httpListen?: string[];
+  metrics?: boolean;
 }
 
 // The JSON type each config file key takes, checked when the file is read.
@@ -160,6 +171,8 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   keepaliveInterval: "string",
   keepaliveTimeout: "string",
   maxDeadline: "string",
+  httpListen: "string[]",
+  metrics: "boolean",
 };
 
 /**
@@ -206,6 +219,8 @@ export function parseConfig(
         "keepalive-interval": { type: "string" },
         "keepalive-timeout": { type: "string" },
         "max-deadline": { type: "string" },
+        "http-listen": { type: "string", multiple: true },
+        metrics: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -251,6 +266,8 @@ export function parseConfig(
     workers: parseWorkers(values.workers ?? env.WORKERS ?? String(file.workers ?? 1)),
     tlsListen,
     tls,
+    httpListen: (values["http-listen"] ?? list(env.HTTP_LISTEN) ?? file.httpListen ?? []).map(parseListenAddress),
+    metrics: onOff("metrics setting", values.metrics ?? env.METRICS) ?? file.metrics ?? true,
     limits: {
       maxConcurrentStreams: parseCount(
         "max concurrent streams",

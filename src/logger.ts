@@ -1,6 +1,7 @@
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 import type { LogLevel } from "./config.js";
+import { traceLogFields } from "./trace-context.js";
 
 export type { Logger };
 
@@ -11,7 +12,8 @@ export type { Logger };
  * still buffered is flushed when the process exits.
  */
 export function createLogger(options: { level: LogLevel; format: "json" | "pretty" }): Logger {
-  const base = { level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  // Lines written while serving a call that came with a W3C traceparent carry its trace and span ids.
+  const base = { level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, mixin: traceLogFields };
   if (options.format === "pretty") {
     return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }

@@ -4,6 +4,7 @@ import { drainMessage, reloadMessage, runPrimary } from "./cluster.js";
 import { parseConfig, usage, type Config } from "./config.js";
 import { formatListenAddress } from "./listen-address.js";
 import { createLogger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
 import { createHealthStatus, servedServices, services } from "./routes.js";
 import { startServer } from "./server.js";
 import { prepareSocketPath, removeSocketFiles } from "./unix-socket.js";
@@ -42,7 +43,7 @@ process.on("unhandledRejection", (reason) => {
 // A clean drain closes the listeners, which removes their socket files; any
 // other exit (second signal, fatal error) must not leave them behind. Only
 // files this process made its own are removed; under --workers, the primary's.
-const socketPaths = [...config.listen, ...config.tlsListen].flatMap((a) => (a.kind === "unix" ? [a.path] : []));
+const socketPaths = [...config.listen, ...config.tlsListen, ...config.httpListen].flatMap((a) => (a.kind === "unix" ? [a.path] : []));
 const removeOwnSocketFilesAtExit = () => process.on("exit", () => removeSocketFiles(socketPaths));
 
 if (cluster.isPrimary && config.workers > 1) {
@@ -66,13 +67,18 @@ async function serve(config: Config): Promise<void> {
     process.exit(1);
   });
   logger.info(registry.describe(), "plugins loaded");
-  const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs });
+  // Under --workers each worker counts its own calls, labelled with its id.
+  const metrics = config.metrics ? createMetrics(cluster.isWorker ? { worker: String(cluster.worker!.id) } : {}) : undefined;
+  const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs, onHookDone: metrics?.hookDone });
 
   const health = createHealthStatus();
   const server = await startServer({
     listen: config.listen,
     tlsListen: config.tlsListen,
     tls: config.tls,
+    httpListen: config.httpListen,
+    health,
+    metrics,
     limits: config.limits,
     logger,
     maxMessageBytes: config.maxMessageBytes,
@@ -93,6 +99,7 @@ async function serve(config: Config): Promise<void> {
     {
       addresses: server.addresses.map(formatListenAddress),
       tlsAddresses: server.tlsAddresses.map(formatListenAddress),
+      httpAddresses: server.httpAddresses.map(formatListenAddress),
       services: servedServices.map((s) => s.typeName),
       pid: process.pid,
     },

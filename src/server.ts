@@ -3,7 +3,12 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type * as tls from "node:tls";
 import { once, setMaxListeners } from "node:events";
-import { Code, ConnectError, createContextValues, type ServiceImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createContextValues, createRouterTransport, type ServiceImplSpec } from "@connectrpc/connect";
+import { Users } from "../gen/users_pb.js";
+import { HealthStatus } from "./health/health-status.js";
+import { createHttpApi } from "./http-api.js";
+import type { ServerMetrics } from "./metrics.js";
+import { runInTrace } from "./trace-context.js";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { createGrpcUnaryFastPath } from "./fast-path/grpc-unary.js";
 import { endStreamsOnAbort } from "./interceptors/end-streams-on-abort.js";
@@ -28,6 +33,12 @@ export interface ServerOptions {
   /** TLS listeners (h2 or HTTP/1.1 by ALPN); need `tls`. */
   readonly tlsListen?: readonly ListenAddress[];
   readonly tls?: TlsFiles | undefined;
+  /** Plain HTTP/1.1 listeners: Connect and gRPC-Web, plus /healthz, /readyz, /metrics and GET /users (http-api.ts). */
+  readonly httpListen?: readonly ListenAddress[];
+  /** Read by /readyz. */
+  readonly health?: HealthStatus;
+  /** Prometheus metrics: counted by an interceptor on every path, served at /metrics. */
+  readonly metrics?: ServerMetrics;
   /** Connection and call limits (default: defaultLimits). */
   readonly limits?: ConnectionLimits;
   /** The service implementations to serve (routes.ts). */
@@ -49,6 +60,8 @@ export interface RunningServer {
   readonly addresses: readonly ListenAddress[];
   /** The TLS addresses actually bound. */
   readonly tlsAddresses: readonly ListenAddress[];
+  /** The --http-listen addresses actually bound. */
+  readonly httpAddresses: readonly ListenAddress[];
   /**
    * Graceful stop: stops accepting connections, sends GOAWAY on every open
    * one and lets in-flight calls finish. Calls still running after `graceMs`
@@ -93,7 +106,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // hundreds of listeners at once is normal here, not a leak.
   setMaxListeners(0, shutdown.signal);
   // Logging first: it is the outermost, so it sees what the caller gets.
-  const interceptors = [loggingInterceptor(logger), endStreamsOnAbort];
+  // Metrics outermost: they count every call, even one the logging interceptor fails on.
+  const interceptors = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger), endStreamsOnAbort];
   const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
   const refused = refusedCallLog(logger, callPeer);
@@ -132,9 +146,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (limits.maxDeadlineMs > 0) {
       capDeadline(headers, limits.maxDeadlineMs);
     }
-    if (fastPath === undefined || !fastPath(stream, headers)) {
-      compat.emit("stream", stream, headers, flags, rawHeaders);
-    }
+    runInTrace(headers, () => {
+      if (fastPath === undefined || !fastPath(stream, headers)) {
+        compat.emit("stream", stream, headers, flags, rawHeaders);
+      }
+    });
   });
   const sessions = new Set<http2.ServerHttp2Session>();
   const peers = new WeakMap<http2.Http2Session, string | undefined>();
@@ -153,36 +169,54 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   // HTTP/1.1 connections (plaintext clients without prior knowledge, TLS
-  // clients that chose it by ALPN) go to a node:http server that never
-  // listens either. Open requests are counted per connection for the drain.
+  // clients that chose it by ALPN, the --http-listen addresses) go to
+  // node:http servers that never listen either. Open requests are counted
+  // per connection for the drain.
   const http1Open = new Map<net.Socket, number>();
-  const http1 = http.createServer({ maxHeaderSize: limits.maxHeaderListBytes }, (req, res) => {
-    if (limits.maxDeadlineMs > 0) {
-      capDeadline(req.headers, limits.maxDeadlineMs);
-    }
-    const socket = req.socket;
-    http1Open.set(socket, (http1Open.get(socket) ?? 0) + 1);
-    if (draining) {
-      res.setHeader("connection", "close");
-    }
-    res.once("close", () => {
-      const open = http1Open.get(socket)! - 1;
-      http1Open.set(socket, open);
-      if (draining && open === 0) socket.end();
+  const http1Server = (serve: (req: http.IncomingMessage, res: http.ServerResponse) => void) => {
+    const server = http.createServer({ maxHeaderSize: limits.maxHeaderListBytes }, (req, res) => {
+      if (limits.maxDeadlineMs > 0) {
+        capDeadline(req.headers, limits.maxDeadlineMs);
+      }
+      const socket = req.socket;
+      http1Open.set(socket, (http1Open.get(socket) ?? 0) + 1);
+      if (draining) {
+        res.setHeader("connection", "close");
+      }
+      res.once("close", () => {
+        const open = http1Open.get(socket)! - 1;
+        http1Open.set(socket, open);
+        if (draining && open === 0) socket.end();
+      });
+      runInTrace(req.headers, () => serve(req, res));
     });
-    handler(req, res);
-  });
-  // No bytes in either direction for this long: the connection is closed.
-  http1.timeout = limits.idleTimeoutMs;
-  const handOverHttp1 = (socket: net.Socket) => {
-    logger.debug({ peer: peerOf(socket) }, "HTTP/1.1 connection accepted");
-    http1Open.set(socket, 0);
-    socket.once("close", () => http1Open.delete(socket));
-    http1.emit("connection", socket);
-    // The sniff paused the socket with its first bytes put back; node:http
-    // does not resume a socket paused explicitly.
-    socket.resume();
+    // No bytes in either direction for this long: the connection is closed.
+    server.timeout = limits.idleTimeoutMs;
+    return (socket: net.Socket) => {
+      logger.debug({ peer: peerOf(socket) }, "HTTP/1.1 connection accepted");
+      http1Open.set(socket, 0);
+      socket.once("close", () => http1Open.delete(socket));
+      server.emit("connection", socket);
+      // The sniff paused the socket with its first bytes put back; node:http
+      // does not resume a socket paused explicitly.
+      socket.resume();
+    };
   };
+  const handOverHttp1 = http1Server(handler);
+  // --http-listen: the plain HTTP routes first, then Connect and gRPC-Web.
+  const httpListen = options.httpListen ?? [];
+  const api =
+    httpListen.length > 0
+      ? createHttpApi({
+          health: options.health ?? new HealthStatus([]),
+          metrics: options.metrics?.registry,
+          users: createClient(Users, createRouterTransport(registerServices(options.services), { router: { interceptors } })),
+          logger,
+        })
+      : undefined;
+  const handOverApi = http1Server((req, res) => {
+    if (!api!(req, res)) handler(req, res);
+  });
   const handOver = (socket: net.Socket, stream: net.Socket | EmptyAuthorityFix) => {
     connectingPeer = peerOf(socket);
     // Emitting "connection" creates the session synchronously ("session" above).
@@ -220,11 +254,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tlsListeners: tls.Server[] = [];
   const addresses: ListenAddress[] = [];
   const tlsAddresses: ListenAddress[] = [];
+  const httpAddresses: ListenAddress[] = [];
   try {
     for (const address of options.listen) {
       const listener = net.createServer(accept);
       listeners.push(listener);
       addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
+    }
+    for (const address of httpListen) {
+      const listener = net.createServer(handOverApi);
+      listeners.push(listener);
+      httpAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
     }
     for (const address of tlsListen) {
       const listener = createTlsListener(options.tls!, loadedTls!);
@@ -248,6 +288,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     addresses,
     tlsAddresses,
+    httpAddresses,
     reloadTls() {
       if (options.tls === undefined) {
         return undefined;

@@ -24,7 +24,13 @@ describe("configuration", () => {
       tlsListen: [],
       tls: undefined,
       limits: defaultLimits,
+      httpListen: [],
+      metrics: true,
     });
+    assert.deepEqual(parseConfig(["--http-listen", "127.0.0.1:8080"], {})?.httpListen, [{ kind: "tcp", host: "127.0.0.1", port: 8080 }]);
+    assert.deepEqual(parseConfig([], { HTTP_LISTEN: ":8080" })?.httpListen, [{ kind: "tcp", host: "::", port: 8080 }]);
+    assert.equal(parseConfig(["--metrics", "off"], {})?.metrics, false);
+    assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"metrics": false}')?.metrics, false);
     assert.equal(parseConfig(["--empty-authority", "refuse"], {})?.acceptEmptyAuthority, false);
     assert.throws(() => parseConfig(["--empty-authority", "maybe"], {}), /invalid empty-authority setting/);
     assert.equal(parseConfig(["--fast-path", "off"], {})?.fastPath, false);

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { kServedBy, peerAddress } from "../peer.js";
+import { observeStreamEnd } from "./observe-stream.js";
 
 // Codes that describe the caller's request or the call's fate, not a fault
 // of this server: logged as warnings. Everything else is an error.
@@ -55,20 +56,6 @@ export function loggingInterceptor(logger: Logger): Interceptor {
       done(req, started);
       return res;
     }
-    return { ...res, message: observeStream(res.message, (error) => done(req, started, error)) };
+    return { ...res, message: observeStreamEnd(res.message, (error) => done(req, started, error)) };
   };
-}
-
-async function* observeStream<T>(messages: AsyncIterable<T>, done: (error?: unknown) => void): AsyncIterable<T> {
-  let outcome: { error?: unknown } | undefined;
-  try {
-    yield* messages;
-    outcome = {};
-  } catch (e) {
-    outcome = { error: e };
-    throw e;
-  } finally {
-    // Neither finished nor threw: the consumer stopped early (the call was cancelled).
-    done(outcome ? outcome.error : new ConnectError("stream stopped early", Code.Canceled));
-  }
 }

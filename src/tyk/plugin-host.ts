@@ -14,6 +14,8 @@ import type { PluginRegistry, RegisteredHook } from "./registry.js";
 import { TykRequest, TykRequestView } from "./request.js";
 import { TykResponse } from "./response.js";
 import { isPromiseLike, then } from "../maybe-promise.js";
+import type { HookMetricOutcome } from "../metrics.js";
+import { currentTrace, type TraceContext } from "../trace-context.js";
 
 /** How a hook call ended, for logs (and metrics). */
 export type HookOutcome = "continue" | "reject" | "respond" | "allow";
@@ -28,6 +30,8 @@ export interface PluginHostOptions {
   readonly logger: Logger;
   /** Time budget of one hook or event handler call; the gateway sets no deadline of its own. */
   readonly timeoutMs: number;
+  /** Told how each hook call ended (metrics). */
+  readonly onHookDone?: (hookType: string, hookName: string, outcome: HookMetricOutcome) => void;
 }
 
 /**
@@ -43,11 +47,13 @@ export class PluginHost {
   readonly #logger: Logger;
   readonly #timeoutMs: number;
   readonly #warned = new Set<string>();
+  readonly #onHookDone: NonNullable<PluginHostOptions["onHookDone"]>;
 
   constructor(registry: PluginRegistry, options: PluginHostOptions) {
     this.#registry = registry;
     this.#logger = options.logger;
     this.#timeoutMs = options.timeoutMs;
+    this.#onHookDone = options.onHookDone ?? (() => undefined);
   }
 
   /**
@@ -58,13 +64,22 @@ export class PluginHost {
    */
   async dispatch(object: Object$, call: CallSignal): Promise<Object$> {
     const found = this.#registry.find(object.hookType, object.hookName);
+    const hookType = HookType[object.hookType] ?? String(object.hookType);
     if (found === undefined) {
       this.#warnUnknown(object);
+      this.#onHookDone(hookType, object.hookName, "no_plugin");
       return object;
     }
-    const outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, call, (budget) =>
-      runHook(found, object, new CallHookContext(object, found.logger, budget)),
-    );
+    let outcome: HookOutcome;
+    try {
+      outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, call, (budget) =>
+        runHook(found, object, new CallHookContext(object, found.logger, budget)),
+      );
+    } catch (e) {
+      this.#onHookDone(hookType, object.hookName, "error");
+      throw e;
+    }
+    this.#onHookDone(hookType, object.hookName, found.kind === "auth" && outcome === "reject" ? "deny" : outcome);
     if (this.#logger.isLevelEnabled("debug")) {
       this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
     }
@@ -309,5 +324,9 @@ class CallHookContext implements HookContext {
 
   get signal(): AbortSignal {
     return this.#signal();
+  }
+
+  get trace(): TraceContext | undefined {
+    return currentTrace();
   }
 }

@@ -14,8 +14,10 @@ import type { Logger } from "../logger.js";
 import type { AuthOutcome, RequestOutcome } from "./outcome.js";
 import type { TykRequest } from "./request.js";
 import type { TykResponse } from "./response.js";
+import type { TraceContext } from "../trace-context.js";
 
 export { allow, deny, reject, respond } from "./outcome.js";
+export type { TraceContext } from "../trace-context.js";
 export type { Allow, AuthOutcome, Reject, RequestOutcome, Respond, SessionInit } from "./outcome.js";
 export type { TykRequest, TykRequestView } from "./request.js";
 export type { TykResponse } from "./response.js";
@@ -47,6 +49,12 @@ export interface HookContext {
   readonly signal: AbortSignal;
   /** The Object as received, for anything the typed API does not cover. Do not modify. */
   readonly object: Readonly<Object$>;
+  /**
+   * The W3C trace context the gateway sent with this call (Tyk 5.11+ with
+   * OpenTelemetry on); undefined without one. Every line `logger` writes
+   * for this call already carries its traceId and spanId.
+   */
+  readonly trace: TraceContext | undefined;
 }
 
 /** What a hook may return: its outcome, or nothing (where nothing means "continue"). */

@@ -19,6 +19,8 @@ export interface ServerProcess {
   readonly address: string;
   /** `https://127.0.0.1:PORT` of the first --tls-listen address, if any. */
   readonly tlsBaseUrl: string | undefined;
+  /** `http://127.0.0.1:PORT` of the first --http-listen address, if any. */
+  readonly httpBaseUrl: string | undefined;
   /** Every stdout line so far, parsed (non-JSON lines as `{ raw }`). */
   readonly lines: LogLine[];
   /** Raw stdout so far. */
@@ -109,10 +111,12 @@ export async function startServerProcess(args: readonly string[] = [], options: 
   const listening = await waitForLog((l) => l.msg === "server listening");
   const address = (listening.addresses as string[])[0]!;
   const tlsAddress = (listening.tlsAddresses as string[] | undefined)?.[0];
+  const httpAddress = (listening.httpAddresses as string[] | undefined)?.[0];
   return {
     child,
     address,
     tlsBaseUrl: tlsAddress && `https://${tlsAddress}`,
+    httpBaseUrl: httpAddress && `http://${httpAddress}`,
     baseUrl: `http://${address}`,
     lines,
     stdout: () => raw,

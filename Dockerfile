@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The plugin server image: compiled JavaScript, production dependencies only,
+# running as the unprivileged "node" user. Build: docker build -t tyk-grpc-ts .
+
+FROM node:22-bookworm-slim AS base
+RUN npm install -g pnpm@10.34.9
+WORKDIR /app
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+
+# Everything needed to compile (TypeScript, buf's generated code is committed in gen/).
+FROM base AS build
+RUN pnpm install --frozen-lockfile
+COPY tsconfig.json tsconfig.build.json ./
+COPY gen gen
+COPY src src
+RUN pnpm run build
+
+# Only what runs in production.
+FROM base AS prod-deps
+RUN pnpm install --frozen-lockfile --prod
+
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules node_modules
+COPY --from=build /app/dist dist
+COPY package.json ./
+COPY config/plugins.json config/plugins.json
+USER node
+# 50051: gRPC (h2c, what Tyk dials); 8080: --http-listen (Connect, gRPC-Web, /healthz, /readyz, /metrics).
+EXPOSE 50051 8080
+# The gRPC health service, asked by the project's own client.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["node", "dist/src/cli/main.js", "--server", "127.0.0.1:50051", "--timeout", "2s", "health"]
+# Drains in-flight calls for up to --grace-period on SIGTERM (docker stop waits 10 s by default).
+CMD ["node", "--max-semi-space-size=4", "dist/src/main.js", "--config", "config/plugins.json", \
+     "--listen", "tcp://[::]:50051", "--http-listen", "[::]:8080", "--grace-period", "8s"]

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { observeStreamEnd } from "./interceptors/observe-stream.js";
+import { callEndInterceptor } from "./interceptors/call-end.js";
 
 /** How a Tyk hook call ended, as counted: auth hooks' reject is "deny". */
 export type HookMetricOutcome = "continue" | "reject" | "respond" | "allow" | "deny" | "error" | "no_plugin";
@@ -77,24 +77,15 @@ export function createMetrics(defaultLabels: Record<string, string> = {}): Serve
     m.seconds.observe((performance.now() - since) / 1000);
   };
 
-  const interceptor: Interceptor = (next) => async (req) => {
-    const m = forMethod(req.method);
-    m.started.inc();
-    m.inFlight.inc();
-    const since = performance.now();
-    let res;
-    try {
-      res = await next(req);
-    } catch (e) {
-      end(m, since, e);
-      throw e;
-    }
-    if (!res.stream) {
-      end(m, since);
-      return res;
-    }
-    return { ...res, message: observeStreamEnd(res.message, (error) => end(m, since, error)) };
-  };
+  const interceptor = callEndInterceptor(
+    (req) => {
+      const m = forMethod(req.method);
+      m.started.inc();
+      m.inFlight.inc();
+      return { m, since: performance.now() };
+    },
+    ({ m, since }, error) => end(m, since, error),
+  );
 
   return {
     registry,

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { kServedBy, peerAddress } from "../peer.js";
-import { observeStreamEnd } from "./observe-stream.js";
+import { callEndInterceptor } from "./call-end.js";
 
 // Codes that describe the caller's request or the call's fate, not a fault
 // of this server: logged as warnings. Everything else is an error.
@@ -43,19 +43,8 @@ export function loggingInterceptor(logger: Logger): Interceptor {
       logger.error({ ...fields, err: error instanceof ConnectError ? err.cause ?? err : error }, "rpc failed");
     }
   };
-  return (next) => async (req) => {
-    const started = performance.now();
-    let res;
-    try {
-      res = await next(req);
-    } catch (e) {
-      done(req, started, e);
-      throw e;
-    }
-    if (!res.stream) {
-      done(req, started);
-      return res;
-    }
-    return { ...res, message: observeStreamEnd(res.message, (error) => done(req, started, error)) };
-  };
+  return callEndInterceptor(
+    (req) => ({ req, started: performance.now() }),
+    ({ req, started }, error) => done(req, started, error),
+  );
 }

@@ -1,0 +1,40 @@
+import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
+
+/**
+ * An interceptor that runs `start` when a call begins and `end` once when
+ * it ends, with its error if it failed: unary calls when the response is
+ * ready, streams when their last message is sent, or CANCELED when the
+ * consumer stops early. For observers (logging, metrics) that must see
+ * every call's outcome exactly once.
+ */
+export function callEndInterceptor<S>(start: (req: UnaryRequest | StreamRequest) => S, end: (state: S, error?: unknown) => void): Interceptor {
+  return (next) => async (req) => {
+    const state = start(req);
+    let res;
+    try {
+      res = await next(req);
+    } catch (e) {
+      end(state, e);
+      throw e;
+    }
+    if (!res.stream) {
+      end(state);
+      return res;
+    }
+    return { ...res, message: observeStreamEnd(res.message, (error) => end(state, error)) };
+  };
+}
+
+async function* observeStreamEnd<T>(messages: AsyncIterable<T>, done: (error?: unknown) => void): AsyncIterable<T> {
+  let outcome: { error?: unknown } | undefined;
+  try {
+    yield* messages;
+    outcome = {};
+  } catch (e) {
+    outcome = { error: e };
+    throw e;
+  } finally {
+    // Neither finished nor threw: the consumer stopped early (the call was cancelled).
+    done(outcome ? outcome.error : new ConnectError("stream stopped early", Code.Canceled));
+  }
+}

@@ -76,10 +76,11 @@ export class PluginHost {
         runHook(found, object, new CallHookContext(object, found.logger, budget)),
       );
     } catch (e) {
-      this.#onHookDone(hookType, object.hookName, "error");
+      this.#onHookDone(hookType, found.name, "error");
       throw e;
     }
-    this.#onHookDone(hookType, object.hookName, found.kind === "auth" && outcome === "reject" ? "deny" : outcome);
+    // Counted by the registered name ("*" for the catch-all): names the caller chose are unbounded.
+    this.#onHookDone(hookType, found.name, found.kind === "auth" && outcome === "reject" ? "deny" : outcome);
     if (this.#logger.isLevelEnabled("debug")) {
       this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
     }

@@ -15,10 +15,16 @@ export const hookKinds: ReadonlyMap<HookType, HookKind> = new Map([
 ]);
 
 /** A hook with where it came from, as the registry holds it. */
-export type RegisteredHook =
-  | { readonly kind: "pre" | "postKeyAuth" | "post"; readonly hook: RequestHook; readonly plugin: string; readonly logger: Logger }
-  | { readonly kind: "auth"; readonly hook: AuthHook; readonly plugin: string; readonly logger: Logger }
-  | { readonly kind: "response"; readonly hook: ResponseHook; readonly plugin: string; readonly logger: Logger };
+export type RegisteredHook = (
+  | { readonly kind: "pre" | "postKeyAuth" | "post"; readonly hook: RequestHook }
+  | { readonly kind: "auth"; readonly hook: AuthHook }
+  | { readonly kind: "response"; readonly hook: ResponseHook }
+) & {
+  /** The name it was registered under: a hook name, or "*" for the catch-all. */
+  readonly name: string;
+  readonly plugin: string;
+  readonly logger: Logger;
+};
 
 /** An event handler with the plugin it came from. */
 export interface RegisteredHandler {
@@ -48,7 +54,7 @@ export class PluginRegistry {
           throw new Error(`plugins "${taken.plugin}" and "${name}" both define the ${kind} hook "${hookName}"`);
         }
         const hookLogger = logger.child({ plugin: name, hook: hookName });
-        byName.set(hookName, { kind, hook, plugin: name, logger: hookLogger } as RegisteredHook);
+        byName.set(hookName, { kind, hook, name: hookName, plugin: name, logger: hookLogger } as RegisteredHook);
       }
     }
     for (const [handlerName, handler] of Object.entries(plugin.events ?? {})) {

@@ -92,6 +92,13 @@ export function runPrimary(options: PrimaryOptions): void {
     workers().forEach((w) => w.send(reloadMessage));
   });
 
+  // node's round robin (the primary accepts and passes each connection on)
+  // spreads connections evenly; the kernel's own choice (SCHED_NONE) gave
+  // one worker 13 of 16 h2load connections here. Its flaw: a connection in
+  // transit to a worker that dies at that moment stays open in the primary
+  // and is never served. grpc-go (Tyk) gives up on a connection whose
+  // server preface does not come within its 20 s connect timeout and dials
+  // again; the worker-crash test shows how often it happens.
   logger.info({ workers: options.workers, pid: process.pid }, "starting workers");
   for (let i = 0; i < options.workers; i++) {
     cluster.fork();

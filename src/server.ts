@@ -250,6 +250,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       handOverHttp1(socket);
     }
   };
+  // Every accepted socket until it closes, whatever it turned out to speak.
+  const accepted = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    accepted.add(socket);
+    socket.once("close", () => accepted.delete(socket));
+  };
   const listeners: net.Server[] = [];
   const tlsListeners: tls.Server[] = [];
   const addresses: ListenAddress[] = [];
@@ -257,17 +263,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const httpAddresses: ListenAddress[] = [];
   try {
     for (const address of options.listen) {
-      const listener = net.createServer(accept);
+      const listener = net.createServer(accept).on("connection", track);
       listeners.push(listener);
       addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
     }
     for (const address of httpListen) {
-      const listener = net.createServer(handOverApi);
+      const listener = net.createServer(handOverApi).on("connection", track);
       listeners.push(listener);
       httpAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
     }
     for (const address of tlsListen) {
-      const listener = createTlsListener(options.tls!, loadedTls!);
+      const listener = createTlsListener(options.tls!, loadedTls!).on("connection", track);
       listener.on("secureConnection", acceptTls);
       // Failed handshakes (no client certificate, an unknown CA, not TLS at all) concern one peer.
       listener.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) =>
@@ -314,7 +320,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
         await Promise.race([closed, new Promise((r) => setTimeout(r, abortFlushMs))]);
         sessions.forEach((s) => s.destroy());
-        http1Open.forEach((_, socket) => socket.destroy());
+        // Whatever is left (connections still being looked at, TLS
+        // handshakes, HTTP/1.1): nothing may keep the process from exiting.
+        accepted.forEach((socket) => socket.destroy());
         await closed;
       }
       return { forced };

@@ -38,6 +38,19 @@ async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
   }
 }
 
+/** `promise`, or a failure naming what did not finish and the server's last log lines. */
+async function within<T>(ms: number, what: string, server: ServerProcess, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms; server's last lines:\n${server.stdout().split("\n").slice(-15).join("\n")}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function connectRefused(server: ServerProcess): Promise<boolean> {
   const [host, port] = server.address.split(":") as [string, string];
   const socket = net.connect(Number(port), host);
@@ -51,7 +64,7 @@ function connectRefused(server: ServerProcess): Promise<boolean> {
 }
 
 describe("drain and crashes under load", () => {
-  it("SIGTERM under load: every accepted call completes OK, new connections are refused, exit 0 within the grace period", async (t) => {
+  it("SIGTERM under load: every accepted call completes OK, new connections are refused, exit 0 within the grace period", { timeout: 60_000 }, async (t) => {
     const graceMs = 5000;
     const server = await startServerProcess([...plugins, "--log-level", "info", "--grace-period", `${graceMs}ms`]);
     const load = new GrpcLoad({ baseUrl: server.baseUrl, path: "/coprocess.Dispatcher/Dispatch", body: slowDispatch, connections: 4, streamsPerConnection: 16 });
@@ -65,10 +78,10 @@ describe("drain and crashes under load", () => {
       server.child.kill("SIGTERM");
       await server.waitForLog((l) => l.msg === "shutting down: draining in-flight calls", 20_000);
       const refusedDuringDrain = await connectRefused(server);
-      const code = await server.exited;
+      const code = await within(15_000, "the drain", server, server.exited);
       const exitMs = Date.now() - signalled;
-      const report = await load.stop();
-      const h2 = await h2load;
+      const report = await within(10_000, "the checking client's stop", server, load.stop());
+      const h2 = await within(10_000, "h2load's exit", server, h2load ?? Promise.resolve(undefined));
 
       t.diagnostic(`checking client: ${JSON.stringify(report.calls)} (${okAtSignal} OK before the signal), refused connections ${report.refusedConnections}`);
       t.diagnostic(`h2load: ${h2 === undefined ? "not run" : h2 instanceof Error ? h2.message.split("\n")[0] : `${h2.succeeded} calls succeeded`}; exit ${exitMs} ms after the signal`);
@@ -87,7 +100,7 @@ describe("drain and crashes under load", () => {
     }
   });
 
-  it("--workers 2: a worker killed under load loses only its own in-flight calls and is replaced", async (t) => {
+  it("--workers 2: a worker killed under load loses only its own in-flight calls and is replaced", { timeout: 60_000 }, async (t) => {
     const server = await startServerProcess([...plugins, "--log-level", "info", "--workers", "2"]);
     const streams = 8;
     const load = new GrpcLoad({ baseUrl: server.baseUrl, path: "/coprocess.Dispatcher/Dispatch", body: slowDispatch, connections: 8, streamsPerConnection: streams });
@@ -102,9 +115,9 @@ describe("drain and crashes under load", () => {
       await server.waitForLog((l) => l.msg === "server listening" && l.worker === 3, 20_000);
       const okAfterRestart = load.calls.ok;
       await until(() => load.calls.ok >= okAfterRestart + 500);
-      const report = await load.stop();
+      const report = await within(10_000, "the checking client's stop", server, load.stop());
 
-      t.diagnostic(`${JSON.stringify(report.calls)}; lost per connection ${JSON.stringify(report.lostOn)}`);
+      t.diagnostic(`${JSON.stringify(report.calls)}; lost per connection ${JSON.stringify(report.lostOn)}; unserved connections ${report.unservedConnections}`);
       assert.equal(report.calls.failed, 0, JSON.stringify(report.failedStatuses));
       assert.ok(report.calls.lost > 0, "the killed worker had calls in flight");
       for (const { lost, connectionLost } of report.lostOn) {
@@ -112,7 +125,9 @@ describe("drain and crashes under load", () => {
         assert.ok(lost <= streams, "no more than that connection's calls in flight");
       }
       assert.ok(report.lostOn.length < 8, "connections on the other worker lost nothing");
-      assert.equal(await server.stop(), 0);
+      // A connection in transit to the worker as it died is never served (cluster.ts); at most one per connection slot.
+      assert.ok(report.unservedConnections <= 8);
+      assert.equal(await within(20_000, "the drain of both workers", server, server.stop()), 0);
     } finally {
       await load.stop();
       if (server.child.exitCode === null) {

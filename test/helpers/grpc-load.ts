@@ -1,5 +1,7 @@
 import * as http2 from "node:http2";
 
+const serverPrefaceWaitMs = 2000;
+
 /** How one call of a load run ended. */
 export type CallOutcome =
   /** grpc-status 0 with a reply message. */
@@ -16,6 +18,8 @@ export interface LoadReport {
   readonly calls: Record<CallOutcome, number>;
   /** New connections that could not be made (ECONNREFUSED and the like). */
   readonly refusedConnections: number;
+  /** Connections accepted but never served: no server SETTINGS within 2 s (grpc-go waits 20 s for them). */
+  readonly unservedConnections: number;
   /** grpc-status values of "failed" calls, and how many of each. */
   readonly failedStatuses: Record<string, number>;
   /** Lost calls per connection, and whether that connection was lost as a whole. */
@@ -43,6 +47,7 @@ export class GrpcLoad {
   readonly #failedStatuses: Record<string, number> = {};
   readonly #lostOn: LoadReport["lostOn"] = [];
   #refusedConnections = 0;
+  #unservedConnections = 0;
   #stopping = false;
   #connectionCount = 0;
   readonly #slots: Promise<void>[] = [];
@@ -67,7 +72,13 @@ export class GrpcLoad {
   async stop(): Promise<LoadReport> {
     this.#stopping = true;
     await Promise.all(this.#slots);
-    return { calls: { ...this.#calls }, refusedConnections: this.#refusedConnections, failedStatuses: this.#failedStatuses, lostOn: this.#lostOn };
+    return {
+      calls: { ...this.#calls },
+      refusedConnections: this.#refusedConnections,
+      unservedConnections: this.#unservedConnections,
+      failedStatuses: this.#failedStatuses,
+      lostOn: this.#lostOn,
+    };
   }
 
   // One connection at a time, replaced when it goes away.
@@ -88,6 +99,23 @@ export class GrpcLoad {
         this.#refusedConnections++;
         session.destroy();
         await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      // Like grpc-go, use a connection only once the server has spoken.
+      const served = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), serverPrefaceWaitMs);
+        session.once("remoteSettings", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        session.once("close", () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      if (!served) {
+        if (!session.closed) this.#unservedConnections++;
+        session.destroy();
         continue;
       }
       let lost = 0;

@@ -105,8 +105,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Every in-flight call links its own signal to this one (connect-node), so
   // hundreds of listeners at once is normal here, not a leak.
   setMaxListeners(0, shutdown.signal);
-  // Logging first: it is the outermost, so it sees what the caller gets.
-  // Metrics outermost: they count every call, even one the logging interceptor fails on.
+  // Metrics outermost, so they count every call whatever happens inside;
+  // then logging, which sees what the caller gets.
   const interceptors = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger), endStreamsOnAbort];
   const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));

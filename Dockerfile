@@ -26,6 +26,10 @@ COPY --from=prod-deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
 COPY config/plugins.json config/plugins.json
+# The embedded Users store (PGlite, opened on the first Users call) keeps its
+# data here; mount a volume to keep users across containers.
+RUN mkdir -p /app/data && chown node:node /app/data
+VOLUME /app/data
 USER node
 # 50051: gRPC (h2c, what Tyk dials); 8080: --http-listen (Connect, gRPC-Web, /healthz, /readyz, /metrics).
 EXPOSE 50051 8080

@@ -48,7 +48,19 @@ export interface Config {
   readonly httpListen: readonly ListenAddress[];
   /** Count calls and hooks for Prometheus (served at /metrics of --http-listen). */
   readonly metrics: boolean;
+  /** Where the Users service keeps its users. */
+  readonly users: UsersStoreConfig;
 }
+
+/** The Users store: embedded PostgreSQL in a directory, a PostgreSQL server, or memory. */
+export type UsersStoreConfig = (
+  | { readonly kind: "pglite"; readonly dataDir: string }
+  | { readonly kind: "postgres"; readonly databaseUrl: string }
+  | { readonly kind: "memory" }
+) & {
+  /** "lazy": at the first Users call (a pure Tyk plugin server never opens it); "start": before listening. */
+  readonly open: "lazy" | "start";
+};
 
 /** The --help text. */
 export const usage = `Usage: pnpm start [options]   (or: node dist/src/main.js [options])
@@ -82,6 +94,13 @@ HTTP:
   --http-listen ADDR    Also listen for plain HTTP/1.1 here, repeatable: Connect and gRPC-Web for
                         every method, GET /users (NDJSON), /healthz, /readyz, /metrics. [HTTP_LISTEN]
   --metrics on|off      Count calls and hooks for Prometheus (default on). [METRICS]
+
+Users store:
+  --users-store KIND    pglite (embedded PostgreSQL, the default), postgres (a server at
+                        --database-url; the default when DATABASE_URL is set) or memory. [USERS_STORE]
+  --users-data DIR      PGlite's data directory (default ./data/users). [USERS_DATA]
+  --database-url URL    postgres://user:password@host:5432/db for --users-store postgres. [DATABASE_URL]
+  --users-store-open W  lazy (default: at the first Users call) or start. [USERS_STORE_OPEN]
 
 TLS (SIGHUP re-reads the files without dropping connections):
   --tls-listen ADDR     Listen with TLS (h2, HTTP/1.1 fallback) on ADDR, repeatable; plaintext
@@ -141,6 +160,10 @@ interface FileConfig {
   maxDeadline?: string;
   httpListen?: string[];
   metrics?: boolean;
+  usersStore?: string;
+  usersData?: string;
+  databaseUrl?: string;
+  usersStoreOpen?: string;
 }
 
 // The JSON type each config file key takes, checked when the file is read.
@@ -173,6 +196,10 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   maxDeadline: "string",
   httpListen: "string[]",
   metrics: "boolean",
+  usersStore: "string",
+  usersData: "string",
+  databaseUrl: "string",
+  usersStoreOpen: "string",
 };
 
 /**
@@ -221,6 +248,10 @@ export function parseConfig(
         "max-deadline": { type: "string" },
         "http-listen": { type: "string", multiple: true },
         metrics: { type: "string" },
+        "users-store": { type: "string" },
+        "users-data": { type: "string" },
+        "database-url": { type: "string" },
+        "users-store-open": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -244,7 +275,7 @@ export function parseConfig(
     tlsListen.length > 0,
   );
   const duration = (what: string, value: string | undefined, fallback: number) => (value === undefined ? fallback : parseDuration(value, what));
-  return {
+  const config: Config = {
     listen:
       listen !== undefined && listen.length > 0
         ? listen.map(parseListenAddress)
@@ -268,6 +299,7 @@ export function parseConfig(
     tls,
     httpListen: (values["http-listen"] ?? list(env.HTTP_LISTEN) ?? file.httpListen ?? []).map(parseListenAddress),
     metrics: onOff("metrics setting", values.metrics ?? env.METRICS) ?? file.metrics ?? true,
+    users: usersStore(values, env, file),
     limits: {
       maxConcurrentStreams: parseCount(
         "max concurrent streams",
@@ -287,6 +319,29 @@ export function parseConfig(
       maxDeadlineMs: duration("max deadline", values["max-deadline"] ?? env.MAX_DEADLINE ?? file.maxDeadline, defaultLimits.maxDeadlineMs),
     },
   };
+  if (config.workers > 1 && config.users.kind === "pglite") {
+    // PGlite is one process's database: workers would each open the same directory.
+    throw new Error("--workers needs --users-store postgres (or memory): the embedded PGlite store serves one process");
+  }
+  return config;
+}
+
+function usersStore(
+  values: { "users-store"?: string; "users-data"?: string; "database-url"?: string; "users-store-open"?: string; workers?: string },
+  env: Readonly<Record<string, string | undefined>>,
+  file: FileConfig,
+): UsersStoreConfig {
+  const databaseUrl = values["database-url"] ?? env.DATABASE_URL ?? file.databaseUrl;
+  const kind = oneOf("users store", values["users-store"] ?? env.USERS_STORE ?? file.usersStore ?? (databaseUrl ? "postgres" : "pglite"), ["pglite", "postgres", "memory"] as const);
+  const open = oneOf("users-store-open setting", values["users-store-open"] ?? env.USERS_STORE_OPEN ?? file.usersStoreOpen ?? "lazy", ["lazy", "start"] as const);
+  if (kind === "postgres") {
+    if (!databaseUrl) throw new Error("--users-store postgres needs --database-url (or DATABASE_URL)");
+    return { kind, databaseUrl, open };
+  }
+  if (kind === "pglite") {
+    return { kind, dataDir: values["users-data"] ?? env.USERS_DATA ?? file.usersData ?? "./data/users", open };
+  }
+  return { kind, open };
 }
 
 // The TLS files must come together, and only where a TLS listener uses them.

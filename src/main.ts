@@ -10,7 +10,7 @@ import { startServer } from "./server.js";
 import { prepareSocketPath, removeSocketFiles } from "./unix-socket.js";
 import { loadPlugins } from "./tyk/load-plugins.js";
 import { PluginHost } from "./tyk/plugin-host.js";
-import { MemoryUserStore } from "./users/memory-user-store.js";
+import { openUserStore } from "./users/open-user-store.js";
 
 // The server process: configuration, logging, serving, and signal handling.
 
@@ -72,6 +72,13 @@ async function serve(config: Config): Promise<void> {
   const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs, onHookDone: metrics?.hookDone });
 
   const health = createHealthStatus();
+  const userStore = openUserStore(config.users, logger);
+  if (config.users.open === "start") {
+    await userStore.ready().catch(() => {
+      logger.fatal("cannot open the users store (--users-store-open start)");
+      process.exit(1);
+    });
+  }
   const server = await startServer({
     listen: config.listen,
     tlsListen: config.tlsListen,
@@ -86,7 +93,7 @@ async function serve(config: Config): Promise<void> {
     fastPath: config.fastPath,
     // Under --workers the primary has prepared the socket files.
     prepareUnixSockets: !cluster.isWorker,
-    services: services({ logger, health, userStore: new MemoryUserStore(), plugins, logSecrets: config.logSecrets, logObjects: config.logObjects }),
+    services: services({ logger, health, userStore, plugins, logSecrets: config.logSecrets, logObjects: config.logObjects }),
   }).catch((err: unknown) => {
     logger.fatal({ err }, "cannot listen");
     process.exit(1);
@@ -116,7 +123,9 @@ async function serve(config: Config): Promise<void> {
     logger.info({ signal, gracePeriodMs: config.gracePeriodMs }, "shutting down: draining in-flight calls");
     health.shutdown();
     server.drain(config.gracePeriodMs).then(
-      ({ forced }) => {
+      async ({ forced }) => {
+        // After the last call: PGlite writes its last pages and frees the directory.
+        await userStore.close().catch((err: unknown) => logger.error({ err }, "closing the users store failed"));
         logger.info({ forced }, "server stopped");
         process.exit(0);
       },

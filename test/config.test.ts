@@ -26,7 +26,16 @@ describe("configuration", () => {
       limits: defaultLimits,
       httpListen: [],
       metrics: true,
+      users: { kind: "pglite", dataDir: "./data/users", open: "lazy" },
     });
+    assert.deepEqual(parseConfig([], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "postgres", databaseUrl: "postgres://db/x", open: "lazy" });
+    assert.deepEqual(parseConfig(["--users-store", "memory", "--users-store-open", "start"], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "memory", open: "start" });
+    assert.deepEqual(parseConfig(["--users-data", "/var/lib/users"], {})?.users, { kind: "pglite", dataDir: "/var/lib/users", open: "lazy" });
+    assert.deepEqual(parseConfig(["--config", "c.json"], {}, () => '{"usersStore": "postgres", "databaseUrl": "postgres://f/y"}')?.users, { kind: "postgres", databaseUrl: "postgres://f/y", open: "lazy" });
+    assert.throws(() => parseConfig(["--users-store", "postgres"], {}), /--users-store postgres needs --database-url/);
+    assert.throws(() => parseConfig(["--users-store", "sqlite"], {}), /invalid users store "sqlite"/);
+    assert.throws(() => parseConfig(["--workers", "2"], {}), /--workers needs --users-store postgres \(or memory\)/);
+    assert.equal(parseConfig(["--workers", "2", "--users-store", "memory"], {})?.workers, 2);
     assert.deepEqual(parseConfig(["--http-listen", "127.0.0.1:8080"], {})?.httpListen, [{ kind: "tcp", host: "127.0.0.1", port: 8080 }]);
     assert.deepEqual(parseConfig([], { HTTP_LISTEN: ":8080" })?.httpListen, [{ kind: "tcp", host: "::", port: 8080 }]);
     assert.equal(parseConfig(["--metrics", "off"], {})?.metrics, false);
@@ -39,11 +48,11 @@ describe("configuration", () => {
     assert.equal(parseConfig([], {}, () => '{"fastPath": false}')?.fastPath, true, "no config file named");
     assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"fastPath": false}')?.fastPath, false);
     assert.throws(() => parseConfig(["--fast-path", "yes"], {}), /invalid fast-path setting "yes": expected one of on, off/);
-    assert.equal(parseConfig(["--workers", "3"], {})?.workers, 3);
+    assert.equal(parseConfig(["--workers", "3", "--users-store", "memory"], {})?.workers, 3);
     assert.equal(parseConfig(["--log-objects"], {})?.logObjects, true);
     assert.equal(parseConfig([], { LOG_OBJECTS: "true" })?.logObjects, true);
-    assert.equal(parseConfig([], { WORKERS: "auto" })?.workers, availableParallelism());
-    assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"workers": 2}')?.workers, 2);
+    assert.equal(parseConfig([], { WORKERS: "auto", USERS_STORE: "memory" })?.workers, availableParallelism());
+    assert.equal(parseConfig(["--config", "c.json"], {}, () => '{"workers": 2, "usersStore": "memory"}')?.workers, 2);
     assert.throws(() => parseConfig(["--workers", "0"], {}), /invalid workers "0": expected a number from 1 to 256, or auto/);
     assert.throws(() => parseConfig(["--config", "c.json"], {}, () => '{"workers": "many"}'), /"workers" must be a whole number or "auto"/);
   });

@@ -4,7 +4,7 @@ import type { GetUsersRequest, User } from "../../gen/users_types_pb.js";
 import type { Logger } from "../logger.js";
 import { metadataForLog } from "../metadata.js";
 import { hashPassword } from "../users/password.js";
-import { UsernameTakenError, type StoredUser, type UserStore } from "../users/user-store.js";
+import { UsernameTakenError, UserStoreUnavailableError, type StoredUser, type UserStore } from "../users/user-store.js";
 import { validateEmail, validateUsername } from "../users/validate.js";
 
 /**
@@ -27,28 +27,40 @@ export function createUsersService(store: UserStore, logger: Logger): ServiceImp
         if (e instanceof UsernameTakenError) {
           throw new ConnectError(e.message, Code.AlreadyExists);
         }
-        throw e;
+        throw unavailable(e, logger);
       }
     },
 
     async *getUsers(req, ctx) {
-      if (req.user.length === 0) {
-        for await (const user of store.list(ctx.signal)) {
+      try {
+        if (req.user.length === 0) {
+          for await (const user of store.list(ctx.signal)) {
+            yield { user: toUser(user) };
+          }
+          return;
+        }
+        const wanted = checkRequested(req);
+        for (const want of wanted) {
+          const user = await find(store, want);
+          if (user === undefined) {
+            throw new ConnectError(`user ${describe(want)} not found`, Code.NotFound);
+          }
+          throwIfEnded(ctx);
           yield { user: toUser(user) };
         }
-        return;
-      }
-      const wanted = checkRequested(req);
-      for (const want of wanted) {
-        const user = await find(store, want);
-        if (user === undefined) {
-          throw new ConnectError(`user ${describe(want)} not found`, Code.NotFound);
-        }
-        throwIfEnded(ctx);
-        yield { user: toUser(user) };
+      } catch (e) {
+        throw unavailable(e, logger);
       }
     },
   };
+}
+
+// A store that cannot answer is UNAVAILABLE (the caller may retry), with
+// the cause in the log; anything else passes through unchanged.
+function unavailable(e: unknown, logger: Logger): unknown {
+  if (!(e instanceof UserStoreUnavailableError)) return e;
+  logger.error({ err: e }, "users store unavailable");
+  return new ConnectError(e.message, Code.Unavailable);
 }
 
 function toUser(user: StoredUser) {

@@ -31,3 +31,11 @@ export interface UserStore {
   /** Every user in id order; stops early when `signal` aborts. */
   list(signal: AbortSignal): AsyncIterable<StoredUser>;
 }
+
+/** Thrown by a UserStore that cannot be reached or failed: the Users service answers UNAVAILABLE. */
+export class UserStoreUnavailableError extends Error {
+  override name = "UserStoreUnavailableError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

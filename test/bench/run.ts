@@ -61,7 +61,7 @@ type ServerName = "project" | "grpc-js";
 function startServer(name: ServerName, port: number, log: boolean, workers = 1): ChildProcess {
   const args =
     name === "project"
-      ? [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, ...(log ? ["--log-level", "info", "--log-objects"] : ["--log-level", "warn"]), "--workers", String(workers)]
+      ? [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, ...(log ? ["--log-level", "info", "--log-objects"] : ["--log-level", "warn"]), "--workers", String(workers), "--users-store", "memory"]
       : [repoPath("dist", "test", "bench", "grpc-js-server.js"), String(port), ...(log ? ["--log"] : [])];
   // stdout to /dev/null, as a server logging to a file or a collector would not wait on a terminal.
   return spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });

@@ -54,11 +54,13 @@ process.on("exit", () => running.forEach((c) => c.kill("SIGKILL")));
  */
 export async function startServerProcess(args: readonly string[] = [], options: ServerProcessOptions = {}): Promise<ServerProcess> {
   const listen = args.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"];
+  // Tests start from an empty store, and leave no data directory behind.
+  const store = args.includes("--users-store") ? [] : ["--users-store", "memory"];
   const probe = options.memoryProbe ? ["--import", pathToFileURL(repoPath("dist", "test", "helpers", "memory-probe.js")).href] : [];
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), ...probe, repoPath("dist", "src", "main.js"), ...listen, "--log-level", "debug", ...args],
-    { stdio: ["ignore", "pipe", "pipe", ...(options.memoryProbe ? ["ipc" as const] : [])], env: { ...process.env, HOST: "", PORT: "", LISTEN: "" } },
+    [...(options.nodeArgs ?? []), ...probe, repoPath("dist", "src", "main.js"), ...listen, ...store, "--log-level", "debug", ...args],
+    { stdio: ["ignore", "pipe", "pipe", ...(options.memoryProbe ? ["ipc" as const] : [])], env: { ...process.env, HOST: "", PORT: "", LISTEN: "", DATABASE_URL: "" } },
   );
   running.add(child);
   const exited = once(child, "exit").then(([code]) => {

@@ -1,0 +1,21 @@
+import type { UsersStoreConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import { LazyUserStore } from "./lazy-user-store.js";
+import { MemoryUserStore } from "./memory-user-store.js";
+import { openPglite, openPostgres } from "./sql-driver.js";
+import { SqlUserStore } from "./sql-user-store.js";
+
+/** The configured Users store, opened on first use (LazyUserStore); `ready()` opens it now. */
+export function openUserStore(config: UsersStoreConfig, logger: Logger): LazyUserStore {
+  const log = logger.child({ usersStore: config.kind });
+  return new LazyUserStore(async () => {
+    switch (config.kind) {
+      case "memory":
+        return new MemoryUserStore();
+      case "pglite":
+        return SqlUserStore.open(await openPglite(config.dataDir));
+      case "postgres":
+        return SqlUserStore.open(await openPostgres(config.databaseUrl));
+    }
+  }, log);
+}

@@ -1,0 +1,152 @@
+import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it, type TestContext } from "node:test";
+import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import { openPglite, openPostgres } from "../src/users/sql-driver.js";
+import { SqlUserStore } from "../src/users/sql-user-store.js";
+import { UsernameTakenError, UserStoreUnavailableError, type UserStore } from "../src/users/user-store.js";
+import { freshPostgres } from "./helpers/postgres.js";
+
+// One suite, three stores: memory, embedded PGlite, and a real PostgreSQL server.
+
+const dir = mkdtempSync(join(tmpdir(), "user-store-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Backend {
+  readonly name: string;
+  /** A new, empty store and a way to reopen the same data; undefined when the backend is not available (skipped). */
+  open(t: TestContext): Promise<{ store: UserStore; reopen?: () => Promise<UserStore>; done(): Promise<void> } | undefined>;
+}
+
+const backends: Backend[] = [
+  { name: "memory", open: async () => ({ store: new MemoryUserStore(), done: async () => undefined }) },
+  {
+    name: "PGlite",
+    async open() {
+      const dataDir = mkdtempSync(join(dir, "pglite-"));
+      let store = await SqlUserStore.open(await openPglite(dataDir));
+      return {
+        store,
+        reopen: async () => {
+          await store.close();
+          store = await SqlUserStore.open(await openPglite(dataDir));
+          return store;
+        },
+        done: () => store.close(),
+      };
+    },
+  },
+  {
+    name: "PostgreSQL",
+    async open(t) {
+      const db = await freshPostgres(t);
+      if (db === undefined) return undefined;
+      let store = await SqlUserStore.open(await openPostgres(db.url));
+      return {
+        store,
+        reopen: async () => {
+          await store.close();
+          store = await SqlUserStore.open(await openPostgres(db.url));
+          return store;
+        },
+        done: async () => {
+          await store.close();
+          await db.drop();
+        },
+      };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`user store: ${backend.name}`, () => {
+    it("ids 1, 2, 3 in creation order, increasing after; unique names; lookups; fields round-trip", async (t) => {
+      const opened = await backend.open(t);
+      if (!opened) return;
+      const { store } = opened;
+      try {
+        const a = await store.create({ username: "a", email: "a@example.com", passwordHash: "scrypt$x" });
+        const b = await store.create({ username: "b" });
+        const c = await store.create({ username: "c" });
+        assert.deepEqual([a.id, b.id, c.id], [1, 2, 3]);
+        await assert.rejects(store.create({ username: "b" }), UsernameTakenError);
+        const d = await store.create({ username: "d" });
+        assert.ok(d.id > c.id, "later ids are larger (a sequence may skip the one a failed insert used)");
+        assert.deepEqual(await store.findById(1), { id: 1, username: "a", email: "a@example.com", passwordHash: "scrypt$x" });
+        assert.deepEqual(await store.findByUsername("b"), { id: 2, username: "b" });
+        assert.equal(await store.findById(999), undefined);
+        assert.equal(await store.findByUsername("nobody"), undefined);
+      } finally {
+        await opened.done();
+      }
+    });
+
+    it("concurrent creates: distinct ids, and one winner per username", async (t) => {
+      const opened = await backend.open(t);
+      if (!opened) return;
+      const { store } = opened;
+      try {
+        const distinct = await Promise.all(Array.from({ length: 40 }, (_, i) => store.create({ username: `user${i}` })));
+        assert.equal(new Set(distinct.map((u) => u.id)).size, 40);
+        const same = await Promise.allSettled(Array.from({ length: 20 }, () => store.create({ username: "contested" })));
+        assert.equal(same.filter((r) => r.status === "fulfilled").length, 1);
+        assert.ok(same.every((r) => r.status === "fulfilled" || r.reason instanceof UsernameTakenError));
+      } finally {
+        await opened.done();
+      }
+    });
+
+    it("list: every user in id order across pages, and it stops when aborted", async (t) => {
+      const opened = await backend.open(t);
+      if (!opened) return;
+      const { store } = opened;
+      try {
+        for (let i = 0; i < 250; i++) await store.create({ username: `u${String(i).padStart(3, "0")}` });
+        const ids: number[] = [];
+        for await (const u of store.list(new AbortController().signal)) ids.push(u.id);
+        assert.equal(ids.length, 250);
+        assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+        const ac = new AbortController();
+        const seen: number[] = [];
+        await assert.rejects(
+          (async () => {
+            for await (const u of store.list(ac.signal)) {
+              seen.push(u.id);
+              if (seen.length === 3) ac.abort();
+            }
+          })(),
+        );
+        assert.equal(seen.length, 3);
+      } finally {
+        await opened.done();
+      }
+    });
+
+    if (backend.name !== "memory") {
+      it("reopening keeps the users and the schema version (migrations run once)", async (t) => {
+        const opened = await backend.open(t);
+        if (!opened) return;
+        try {
+          await opened.store.create({ username: "kept" });
+          const again = await opened.reopen!();
+          assert.equal((await again.findByUsername("kept"))?.id, 1);
+          assert.equal((await again.create({ username: "next" })).id, 2);
+          const versions = await (again as SqlUserStore).driver.query<{ version: number }>("SELECT version FROM users_schema");
+          assert.deepEqual(versions.map((v) => v.version), [SqlUserStore.schemaVersion]);
+        } finally {
+          await opened.done();
+        }
+      });
+    }
+  });
+}
+
+describe("user store failures", () => {
+  it("a database that cannot be reached is UserStoreUnavailableError", async () => {
+    const driver = await openPostgres("postgres://nobody:x@127.0.0.1:1/none");
+    await assert.rejects(SqlUserStore.open(driver), (e: Error) => e instanceof UserStoreUnavailableError && /users database, migrating/.test(e.message));
+    await driver.close();
+  });
+});

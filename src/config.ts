@@ -263,60 +263,64 @@ export function parseConfig(
   }
   const configPath = values.config ?? env.CONFIG_FILE;
   const file = configPath === undefined ? {} : readConfigFile(configPath, readFile);
-  const listen = values.listen ?? list(env.LISTEN) ?? file.listen;
-  const tlsListen = (values["tls-listen"] ?? list(env.TLS_LISTEN) ?? file.tlsListen ?? []).map(parseListenAddress);
+  // A setting by its flag's name: the flag, else its environment variable
+  // (--max-deadline: MAX_DEADLINE), else its config file key (maxDeadline).
+  const fromFlag = (flag: string) => (values as Record<string, unknown>)[flag];
+  const fromEnv = (flag: string) => env[flag.toUpperCase().replaceAll("-", "_")];
+  const fromFile = (flag: string) => (file as Record<string, unknown>)[flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())];
+  const setting = (flag: string): string | undefined => {
+    const value = fromFlag(flag) ?? fromEnv(flag) ?? fromFile(flag);
+    return value === undefined ? undefined : String(value);
+  };
+  // Repeatable flags; comma-separated in the environment; arrays in the file.
+  const listSetting = (flag: string) => (fromFlag(flag) ?? list(fromEnv(flag)) ?? fromFile(flag)) as string[] | undefined;
+  const listen = listSetting("listen");
+  const tlsListen = (listSetting("tls-listen") ?? []).map(parseListenAddress);
   // With TLS listeners only, the default plaintext port is not opened; naming
   // a plaintext host or port still opens it.
-  const plaintextNamed = [values.host, values.port, env.HOST, env.PORT, file.host, file.port].some((v) => v !== undefined && v !== "");
-  const tls = tlsFiles(
-    values["tls-cert"] ?? env.TLS_CERT ?? file.tlsCert,
-    values["tls-key"] ?? env.TLS_KEY ?? file.tlsKey,
-    values["tls-client-ca"] ?? env.TLS_CLIENT_CA ?? file.tlsClientCa,
-    tlsListen.length > 0,
-  );
-  const duration = (what: string, value: string | undefined, fallback: number) => (value === undefined ? fallback : parseDuration(value, what));
+  const plaintextNamed = [setting("host"), setting("port")].some((v) => v !== undefined && v !== "");
+  const tls = tlsFiles(setting("tls-cert"), setting("tls-key"), setting("tls-client-ca"), tlsListen.length > 0);
+  const duration = (flag: string, fallback: number) => {
+    const value = setting(flag);
+    return value === undefined ? fallback : parseDuration(value, flag.replaceAll("-", " "));
+  };
+  // Boolean flags: given or not; in the environment "true"; booleans in the file.
+  const flagOrTrue = (flag: string): boolean => {
+    const envValue = fromEnv(flag);
+    return (fromFlag(flag) ?? (envValue !== undefined ? envValue === "true" : undefined) ?? fromFile(flag) ?? false) as boolean;
+  };
   const config: Config = {
     listen:
       listen !== undefined && listen.length > 0
         ? listen.map(parseListenAddress)
         : tlsListen.length > 0 && !plaintextNamed
           ? []
-          : [tcpAddress(values, env, file)],
-    logLevel: oneOf("log level", values["log-level"] ?? env.LOG_LEVEL ?? file.logLevel ?? "info", logLevels),
-    logFormat: oneOf("log format", values["log-format"] ?? env.LOG_FORMAT ?? file.logFormat ?? "json", ["json", "pretty"] as const),
-    gracePeriodMs: parseDuration(values["grace-period"] ?? env.GRACE_PERIOD ?? file.gracePeriod ?? "10s", "grace period"),
-    maxMessageBytes: parseSize(values["max-message-size"] ?? env.MAX_MESSAGE_SIZE ?? file.maxMessageSize ?? "64MiB"),
+          : [tcpAddress(setting("host"), setting("port"))],
+    logLevel: oneOf("log level", setting("log-level") ?? "info", logLevels),
+    logFormat: oneOf("log format", setting("log-format") ?? "json", ["json", "pretty"] as const),
+    gracePeriodMs: duration("grace-period", 10_000),
+    maxMessageBytes: parseSize(setting("max-message-size") ?? "64MiB"),
     plugins: values.plugin ?? list(env.PLUGINS) ?? file.plugins ?? ["echo-log"],
     pluginOptions: file.pluginOptions ?? {},
-    pluginTimeoutMs: positive(parseDuration(values["plugin-timeout"] ?? env.PLUGIN_TIMEOUT ?? file.pluginTimeout ?? "5s", "plugin timeout"), "plugin timeout"),
-    logSecrets: values["log-secrets"] ?? (env.LOG_SECRETS !== undefined ? env.LOG_SECRETS === "true" : undefined) ?? file.logSecrets ?? false,
-    logObjects: values["log-objects"] ?? (env.LOG_OBJECTS !== undefined ? env.LOG_OBJECTS === "true" : undefined) ?? file.logObjects ?? false,
-    acceptEmptyAuthority:
-      oneOf("empty-authority setting", values["empty-authority"] ?? env.EMPTY_AUTHORITY ?? file.emptyAuthority ?? "accept", ["accept", "refuse"] as const) === "accept",
+    pluginTimeoutMs: positive(duration("plugin-timeout", 5000), "plugin timeout"),
+    logSecrets: flagOrTrue("log-secrets"),
+    logObjects: flagOrTrue("log-objects"),
+    acceptEmptyAuthority: oneOf("empty-authority setting", setting("empty-authority") ?? "accept", ["accept", "refuse"] as const) === "accept",
+    // on|off on the command line and in the environment, a boolean in the file.
     fastPath: onOff("fast-path setting", values["fast-path"] ?? env.FAST_PATH) ?? file.fastPath ?? true,
-    workers: parseWorkers(values.workers ?? env.WORKERS ?? String(file.workers ?? 1)),
+    workers: parseWorkers(setting("workers") ?? "1"),
     tlsListen,
     tls,
-    httpListen: (values["http-listen"] ?? list(env.HTTP_LISTEN) ?? file.httpListen ?? []).map(parseListenAddress),
+    httpListen: (listSetting("http-listen") ?? []).map(parseListenAddress),
     metrics: onOff("metrics setting", values.metrics ?? env.METRICS) ?? file.metrics ?? true,
-    users: usersStore(values, env, file),
+    users: usersStore(setting),
     limits: {
-      maxConcurrentStreams: parseCount(
-        "max concurrent streams",
-        values["max-concurrent-streams"] ?? env.MAX_CONCURRENT_STREAMS ?? String(file.maxConcurrentStreams ?? defaultLimits.maxConcurrentStreams),
-      ),
-      maxHeaderListBytes: parseSize(values["max-header-list-size"] ?? env.MAX_HEADER_LIST_SIZE ?? file.maxHeaderListSize ?? String(defaultLimits.maxHeaderListBytes)),
-      idleTimeoutMs: duration("idle timeout", values["idle-timeout"] ?? env.IDLE_TIMEOUT ?? file.idleTimeout, defaultLimits.idleTimeoutMs),
-      keepaliveIntervalMs: duration(
-        "keepalive interval",
-        values["keepalive-interval"] ?? env.KEEPALIVE_INTERVAL ?? file.keepaliveInterval,
-        defaultLimits.keepaliveIntervalMs,
-      ),
-      keepaliveTimeoutMs: positive(
-        duration("keepalive timeout", values["keepalive-timeout"] ?? env.KEEPALIVE_TIMEOUT ?? file.keepaliveTimeout, defaultLimits.keepaliveTimeoutMs),
-        "keepalive timeout",
-      ),
-      maxDeadlineMs: duration("max deadline", values["max-deadline"] ?? env.MAX_DEADLINE ?? file.maxDeadline, defaultLimits.maxDeadlineMs),
+      maxConcurrentStreams: parseCount("max concurrent streams", setting("max-concurrent-streams") ?? String(defaultLimits.maxConcurrentStreams)),
+      maxHeaderListBytes: parseSize(setting("max-header-list-size") ?? String(defaultLimits.maxHeaderListBytes)),
+      idleTimeoutMs: duration("idle-timeout", defaultLimits.idleTimeoutMs),
+      keepaliveIntervalMs: duration("keepalive-interval", defaultLimits.keepaliveIntervalMs),
+      keepaliveTimeoutMs: positive(duration("keepalive-timeout", defaultLimits.keepaliveTimeoutMs), "keepalive timeout"),
+      maxDeadlineMs: duration("max-deadline", defaultLimits.maxDeadlineMs),
     },
   };
   if (config.workers > 1 && config.users.kind === "pglite") {
@@ -326,20 +330,16 @@ export function parseConfig(
   return config;
 }
 
-function usersStore(
-  values: { "users-store"?: string; "users-data"?: string; "database-url"?: string; "users-store-open"?: string; workers?: string },
-  env: Readonly<Record<string, string | undefined>>,
-  file: FileConfig,
-): UsersStoreConfig {
-  const databaseUrl = values["database-url"] ?? env.DATABASE_URL ?? file.databaseUrl;
-  const kind = oneOf("users store", values["users-store"] ?? env.USERS_STORE ?? file.usersStore ?? (databaseUrl ? "postgres" : "pglite"), ["pglite", "postgres", "memory"] as const);
-  const open = oneOf("users-store-open setting", values["users-store-open"] ?? env.USERS_STORE_OPEN ?? file.usersStoreOpen ?? "lazy", ["lazy", "start"] as const);
+function usersStore(setting: (flag: string) => string | undefined): UsersStoreConfig {
+  const databaseUrl = setting("database-url");
+  const kind = oneOf("users store", setting("users-store") ?? (databaseUrl ? "postgres" : "pglite"), ["pglite", "postgres", "memory"] as const);
+  const open = oneOf("users-store-open setting", setting("users-store-open") ?? "lazy", ["lazy", "start"] as const);
   if (kind === "postgres") {
     if (!databaseUrl) throw new Error("--users-store postgres needs --database-url (or DATABASE_URL)");
     return { kind, databaseUrl, open };
   }
   if (kind === "pglite") {
-    return { kind, dataDir: values["users-data"] ?? env.USERS_DATA ?? file.usersData ?? "./data/users", open };
+    return { kind, dataDir: setting("users-data") ?? "./data/users", open };
   }
   return { kind, open };
 }
@@ -399,13 +399,7 @@ function readConfigFile(path: string, readFile: (path: string) => string): FileC
   return parsed as FileConfig;
 }
 
-function tcpAddress(
-  values: { host?: string; port?: string },
-  env: Readonly<Record<string, string | undefined>>,
-  file: FileConfig,
-): ListenAddress {
-  const host = values.host ?? env.HOST ?? file.host ?? defaultHost;
-  const port = values.port ?? env.PORT ?? (file.port !== undefined ? String(file.port) : String(defaultPort));
+function tcpAddress(host = defaultHost, port = String(defaultPort)): ListenAddress {
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
     throw new Error(`invalid port "${port}": expected 0-65535`);
   }

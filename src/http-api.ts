@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import type { Registry } from "prom-client";
 import { UserSchema } from "../gen/users_types_pb.js";
 import type { Users } from "../gen/users_pb.js";
@@ -19,29 +20,6 @@ export interface HttpApiOptions {
 
 /** Serves one request if it is one of the plain HTTP routes; false leaves it to connect. */
 export type HttpApi = (req: IncomingMessage, res: ServerResponse) => boolean;
-
-// Connect's HTTP status for each gRPC code (connectrpc.com/docs/protocol#error-codes).
-const httpStatusOf: Partial<Record<Code, number>> = {
-  [Code.Canceled]: 499,
-  [Code.InvalidArgument]: 400,
-  [Code.DeadlineExceeded]: 504,
-  [Code.NotFound]: 404,
-  [Code.AlreadyExists]: 409,
-  [Code.PermissionDenied]: 403,
-  [Code.ResourceExhausted]: 429,
-  [Code.FailedPrecondition]: 400,
-  [Code.Aborted]: 409,
-  [Code.OutOfRange]: 400,
-  [Code.Unimplemented]: 501,
-  [Code.Unavailable]: 503,
-  [Code.Unauthenticated]: 401,
-};
-
-/** The Connect protocol's JSON error shape: {"code": "not_found", "message": "..."}. */
-function errorBody(err: ConnectError): string {
-  const code = Code[err.code]!.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`));
-  return JSON.stringify({ code, message: err.rawMessage });
-}
 
 /**
  * The plain HTTP routes of `--http-listen`, for people and probes rather
@@ -94,9 +72,10 @@ export function createHttpApi({ health, metrics, users, logger }: HttpApiOptions
       logger.warn({ path: req.url, code: Code[err.code], message: err.rawMessage }, "GET /users failed");
       if (started) {
         // Headers are gone: the error is the last line, so the reader knows the list is incomplete.
-        res.end(`${JSON.stringify({ error: JSON.parse(errorBody(err)) })}\n`);
+        res.end(`${JSON.stringify({ error: errorToJson(err, undefined) })}\n`);
       } else {
-        res.writeHead(httpStatusOf[err.code] ?? 500, { "content-type": "application/json" }).end(errorBody(err));
+        // The Connect protocol's status and error shape: {"code": "not_found", "message": "..."}.
+        res.writeHead(codeToHttpStatus(err.code), { "content-type": "application/json" }).end(JSON.stringify(errorToJson(err, undefined)));
       }
     }
   }

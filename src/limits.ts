@@ -1,5 +1,7 @@
 import type * as http2 from "node:http2";
 import type { IncomingHttpHeaders } from "node:http";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "./logger.js";
 
 /** Limits that keep one connection or call from holding the process's resources. */
@@ -56,12 +58,13 @@ export function superviseSession(session: http2.ServerHttp2Session, limits: Conn
         session.close();
       }, limits.idleTimeoutMs).unref();
     };
+    // One listener function per session, not a closure per stream: this runs for every call.
+    const streamClosed = () => {
+      if (--open === 0 && !session.closed) arm();
+    };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      open++;
-      clearTimeout(idle);
-      stream.once("close", () => {
-        if (--open === 0 && !session.closed) arm();
-      });
+      if (open++ === 0) clearTimeout(idle);
+      stream.on("close", streamClosed);
     });
     arm();
   }
@@ -87,9 +90,6 @@ export function superviseSession(session: http2.ServerHttp2Session, limits: Conn
   });
 }
 
-// grpc-timeout units (gRPC over HTTP/2 spec), in milliseconds.
-const grpcTimeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-
 /**
  * Gives a call the deadline cap when it has no deadline or a longer one, by
  * rewriting its timeout header before any protocol handler reads it, so
@@ -98,18 +98,19 @@ const grpcTimeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1
  * timeout is left alone: it is refused as it would be without the cap.
  */
 export function capDeadline(headers: IncomingHttpHeaders, maxDeadlineMs: number): void {
-  const contentType = headers["content-type"] ?? "";
-  if (contentType.startsWith("application/grpc")) {
-    const value = headers["grpc-timeout"];
-    if (typeof value === "string") {
-      const m = /^(\d{1,8})([HMSmun])$/.exec(value);
-      if (m === null || Number(m[1]) * grpcTimeoutUnits[m[2]!]! <= maxDeadlineMs) return;
-    }
+  // connect's own parsers, so "malformed" means what it means to connect.
+  if ((headers["content-type"] ?? "").startsWith("application/grpc")) {
+    const { timeoutMs, error } = parseGrpcTimeout(stringHeader(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER);
+    if (error !== undefined || (timeoutMs !== undefined && timeoutMs <= maxDeadlineMs)) return;
     // At most 8 digits: milliseconds up to about 27 hours, then seconds.
     headers["grpc-timeout"] = maxDeadlineMs <= 99_999_999 ? `${maxDeadlineMs}m` : `${Math.ceil(maxDeadlineMs / 1000)}S`;
     return;
   }
-  const value = headers["connect-timeout-ms"];
-  if (typeof value === "string" && (!/^\d{1,10}$/.test(value) || Number(value) <= maxDeadlineMs)) return;
+  const { timeoutMs, error } = parseConnectTimeout(stringHeader(headers["connect-timeout-ms"]), Number.MAX_SAFE_INTEGER);
+  if (error !== undefined || (timeoutMs !== undefined && timeoutMs <= maxDeadlineMs)) return;
   headers["connect-timeout-ms"] = String(maxDeadlineMs);
+}
+
+function stringHeader(value: string | string[] | undefined): string | null {
+  return typeof value === "string" ? value : null;
 }

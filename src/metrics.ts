@@ -81,8 +81,10 @@ export function createMetrics(defaultLabels: Record<string, string> = {}): Serve
       ];
     }),
   );
-  const hooks = new Map<string, Sample>();
-  scrapeTimeMetric(registry, "tyk_hook_calls_total", "Tyk plugin hook calls, by outcome.", "counter", () => [...hooks.values()]);
+  const hooks = new Map<string, Map<string, Map<HookMetricOutcome, Sample>>>();
+  scrapeTimeMetric(registry, "tyk_hook_calls_total", "Tyk plugin hook calls, by outcome.", "counter", () =>
+    [...hooks.values()].flatMap((byName) => [...byName.values()].flatMap((byOutcome) => [...byOutcome.values()])),
+  );
 
   const forMethod = (method: DescMethod): MethodStats => {
     let m = perMethod.get(method);
@@ -115,11 +117,14 @@ export function createMetrics(defaultLabels: Record<string, string> = {}): Serve
     registry,
     interceptor,
     hookDone(hookType, hookName, outcome) {
+      // Nested maps keyed by strings that already exist (enum name, registered
+      // hook name, outcome literal): no key is built per call.
       const name = outcome === "no_plugin" ? "" : hookName;
-      const key = `${hookType}/${name}/${outcome}`;
-      const sample = hooks.get(key);
+      const byName = hooks.get(hookType) ?? hooks.set(hookType, new Map()).get(hookType)!;
+      const byOutcome = byName.get(name) ?? byName.set(name, new Map()).get(name)!;
+      const sample = byOutcome.get(outcome);
       if (sample === undefined) {
-        hooks.set(key, { value: 1, labels: { hook_type: hookType, hook_name: name, outcome } });
+        byOutcome.set(outcome, { value: 1, labels: { hook_type: hookType, hook_name: name, outcome } });
       } else {
         sample.value++;
       }

@@ -142,15 +142,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // One HTTP/2 server makes the sessions; plain net listeners accept the
   // connections and hand them over, wrapped when empty :authority must pass.
   const h2 = http2.createServer({ settings: http2Settings(limits) });
+  const serveStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (fastPath === undefined || !fastPath(stream, headers)) {
+      compat.emit("stream", stream, headers, flags, rawHeaders);
+    }
+  };
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
     if (limits.maxDeadlineMs > 0) {
       capDeadline(headers, limits.maxDeadlineMs);
     }
-    runInTrace(headers, () => {
-      if (fastPath === undefined || !fastPath(stream, headers)) {
-        compat.emit("stream", stream, headers, flags, rawHeaders);
-      }
-    });
+    runInTrace(headers, serveStream, stream, headers, flags, rawHeaders);
   });
   const sessions = new Set<http2.ServerHttp2Session>();
   const peers = new WeakMap<http2.Http2Session, string | undefined>();
@@ -188,7 +189,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         http1Open.set(socket, open);
         if (draining && open === 0) socket.end();
       });
-      runInTrace(req.headers, () => serve(req, res));
+      runInTrace(req.headers, serve, req, res);
     });
     // No bytes in either direction for this long: the connection is closed.
     server.timeout = limits.idleTimeoutMs;

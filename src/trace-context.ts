@@ -36,16 +36,17 @@ export function currentTrace(): TraceContext | undefined {
 }
 
 /**
- * Runs `fn` (the serving of one request) in the request's trace context, so
- * that every log line written for it, by the server or a plugin, carries
- * the trace and span ids (the logger's mixin reads currentTrace()). Costs
- * one property read for requests without a `traceparent`.
+ * Calls `fn(...args)` (the serving of one request) in the request's trace
+ * context, so that every log line written for it, by the server or a
+ * plugin, carries the trace and span ids (the logger's mixin reads
+ * currentTrace()). Costs one property read, and no closure, for requests
+ * without a `traceparent`.
  */
-export function runInTrace<T>(headers: IncomingHttpHeaders, fn: () => T): T {
+export function runInTrace<A extends unknown[], T>(headers: IncomingHttpHeaders, fn: (...args: A) => T, ...args: A): T {
   const value = headers.traceparent;
-  if (value === undefined) return fn();
+  if (value === undefined) return fn(...args);
   const trace = parseTraceparent(Array.isArray(value) ? value[0] : value, typeof headers.tracestate === "string" ? headers.tracestate : undefined);
-  return trace === undefined ? fn() : storage.run(trace, fn);
+  return trace === undefined ? fn(...args) : storage.run(trace, fn, ...args);
 }
 
 /** The log fields of the current trace context, for pino's mixin. */

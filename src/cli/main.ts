@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { parseDuration } from "../duration.js";
 import { commands, type Command } from "./commands.js";
 import { createConnection, UsageError, waitReady } from "./connection.js";
@@ -114,8 +115,7 @@ main(process.argv.slice(2)).then(
     }
     const err = ConnectError.from(e);
     // As gRPC names codes: NOT_FOUND, not NotFound.
-    const name = (Code[err.code] ?? "UNKNOWN").replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
-    process.stderr.write(`error: ${name} (${err.code}): ${err.rawMessage}\n`);
+    process.stderr.write(`error: ${codeToString(err.code).toUpperCase()} (${err.code}): ${err.rawMessage}\n`);
     process.exitCode = err.code;
   },
 );

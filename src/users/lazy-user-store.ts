@@ -1,6 +1,9 @@
 import type { Logger } from "../logger.js";
 import { UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
 
+/** A store that may hold a connection to close. */
+type ClosableStore = UserStore & { close?(): Promise<void> };
+
 /**
  * A UserStore opened on first use, so that a server used only as a Tyk
  * plugin never pays for the database (the embedded one takes about 0.3 s
@@ -8,11 +11,11 @@ import { UserStoreUnavailableError, type NewUser, type StoredUser, type UserStor
  * tried again on the next call.
  */
 export class LazyUserStore implements UserStore {
-  readonly #open: () => Promise<UserStore & { close?(): Promise<void> }>;
+  readonly #open: () => Promise<ClosableStore>;
   readonly #logger: Logger;
-  #store: Promise<UserStore & { close?(): Promise<void> }> | undefined;
+  #store: Promise<ClosableStore> | undefined;
 
-  constructor(open: () => Promise<UserStore & { close?(): Promise<void> }>, logger: Logger) {
+  constructor(open: () => Promise<ClosableStore>, logger: Logger) {
     this.#open = open;
     this.#logger = logger;
   }

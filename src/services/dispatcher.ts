@@ -24,7 +24,8 @@ export interface DispatcherOptions {
 export function createDispatcherService({ plugins, logger, logSecrets, logObjects }: DispatcherOptions): ServiceImpl<typeof Dispatcher> {
   const level = logObjects ? "info" : "debug";
   return {
-    async dispatch(object, ctx) {
+    // Not async: with a synchronous hook the reply is ready without a promise.
+    dispatch(object, ctx) {
       // toJson is the costly part: skip it entirely when the level is off.
       if (logger.isLevelEnabled(level)) {
         const json = toJson(ObjectSchema, object);

@@ -13,7 +13,7 @@ import { parseTykEvent } from "./events.js";
 import type { PluginRegistry, RegisteredHook } from "./registry.js";
 import { TykRequest, TykRequestView } from "./request.js";
 import { TykResponse } from "./response.js";
-import { isPromiseLike, then } from "../maybe-promise.js";
+import { isPromiseLike, then, type MaybePromise } from "../maybe-promise.js";
 import type { HookMetricOutcome } from "../metrics.js";
 import { currentTrace, type TraceContext } from "../trace-context.js";
 
@@ -58,33 +58,35 @@ export class PluginHost {
 
   /**
    * Handles one Dispatch call; throws a ConnectError when the plugin fails,
-   * runs out of time, or the call ends first. `call.signal` (the gRPC call's)
+   * runs out of time, or the call ends first. Synchronous (no promise, no
+   * timer) when the hook is, as most are; `call.signal` (the gRPC call's)
    * is read only if the hook is asynchronous or reads its own signal:
    * creating signals costs more than most hooks.
    */
-  async dispatch(object: Object$, call: CallSignal): Promise<Object$> {
+  dispatch(object: Object$, call: CallSignal): MaybePromise<Object$> {
     const found = this.#registry.find(object.hookType, object.hookName);
-    const hookType = HookType[object.hookType] ?? String(object.hookType);
     if (found === undefined) {
       this.#warnUnknown(object);
-      this.#onHookDone(hookType, object.hookName, "no_plugin");
+      this.#onHookDone(hookTypeName(object), object.hookName, "no_plugin");
       return object;
     }
-    let outcome: HookOutcome;
+    const budget = new HookBudget(found.plugin, call, this.#timeoutMs);
+    let outcome: MaybePromise<HookOutcome>;
     try {
-      outcome = await this.#withBudget(found.plugin, `${found.kind} hook "${object.hookName}"`, call, (budget) =>
-        runHook(found, object, new CallHookContext(object, found.logger, budget)),
-      );
+      outcome = runHook(found, object, new CallHookContext(object, found.logger, budget));
     } catch (e) {
-      this.#onHookDone(hookType, found.name, "error");
-      throw e;
+      throw this.#hookFailed(found, object, budget, e);
     }
-    // Counted by the registered name ("*" for the catch-all): names the caller chose are unbounded.
-    this.#onHookDone(hookType, found.name, found.kind === "auth" && outcome === "reject" ? "deny" : outcome);
-    if (this.#logger.isLevelEnabled("debug")) {
-      this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
+    if (!isPromiseLike(outcome)) {
+      budget.end();
+      return this.#hookDone(found, object, outcome);
     }
-    return object;
+    return budget.race(outcome, () => hookDescription(found, object)).then(
+      (settled) => this.#hookDone(found, object, settled),
+      (e: unknown) => {
+        throw this.#hookFailed(found, object, budget, e);
+      },
+    );
   }
 
   /**
@@ -102,85 +104,54 @@ export class PluginHost {
       this.#logger.warn({ handlerName: event.handlerName, eventType: event.type }, "no event handler registered under this name");
       return;
     }
+    const budget = new HookBudget(found.plugin, call, this.#timeoutMs);
+    const what = `event handler "${event.handlerName}"`;
     try {
-      await this.#withBudget(found.plugin, `event handler "${event.handlerName}"`, call, (budget) =>
-        found.handler(event, {
-          logger: found.logger,
-          get signal() {
-            return budget();
-          },
-        }),
-      );
-    } catch {
-      // #withBudget logged it; the reply to the gateway stays EventReply{}.
+      const done = found.handler(event, {
+        logger: found.logger,
+        get signal() {
+          return budget.signal;
+        },
+      });
+      if (isPromiseLike(done)) {
+        await budget.race(done, () => what);
+      }
+    } catch (e) {
+      this.#failure(found.plugin, what, budget, e); // logged; the reply to the gateway stays EventReply{}
+    } finally {
+      budget.end();
     }
   }
 
-  // Runs fn with a (lazily made) AbortSignal that fires at the time budget
-  // or when the call is cancelled; turns failures into logged ConnectErrors.
-  // A hook that returns synchronously cannot overrun its budget (it held the
-  // event loop all along), so only a returned promise is raced against it.
-  async #withBudget<T>(plugin: string, what: string, call: CallSignal, fn: (signal: () => AbortSignal) => T | Promise<T>): Promise<T> {
-    let budget: AbortController | undefined;
-    let expired: ConnectError | undefined;
-    const onCallAbort = () => budget!.abort(call.signal.reason);
-    const signal = () => {
-      if (budget === undefined) {
-        budget = new AbortController();
-        if (expired !== undefined) {
-          budget.abort(expired);
-        } else if (call.signal.aborted) {
-          budget.abort(call.signal.reason);
-        } else {
-          call.signal.addEventListener("abort", onCallAbort, { once: true });
-        }
-      }
-      return budget.signal;
-    };
-    let timer: NodeJS.Timeout | undefined;
-    let onCallEnd: (() => void) | undefined;
-    try {
-      const result = fn(signal);
-      if (!isPromiseLike(result)) {
-        return result;
-      }
-      // The hook is abandoned at its budget, or when the call ends first
-      // (deadline, cancellation, shutdown): nobody waits for its answer then.
-      const abandoned = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          expired = new ConnectError(`plugin "${plugin}" exceeded its ${this.#timeoutMs} ms budget in ${what}`, Code.DeadlineExceeded);
-          budget?.abort(expired);
-          reject(expired);
-        }, this.#timeoutMs);
-        const callSignal = call.signal;
-        onCallEnd = () => reject(callSignal.reason);
-        if (callSignal.aborted) {
-          onCallEnd();
-        } else {
-          callSignal.addEventListener("abort", onCallEnd, { once: true });
-        }
-      });
-      return await Promise.race([result, abandoned]);
-    } catch (e) {
-      if (e !== undefined && e === expired) {
-        this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, "plugin timed out");
-        throw e;
-      }
-      if (call.signal.aborted && e === call.signal.reason) {
-        this.#logger.warn({ plugin, what, reason: ConnectError.from(e).message }, "the call ended while the plugin ran: abandoned");
-        throw ConnectError.from(e);
-      }
-      this.#logger.error({ plugin, what, err: e }, "plugin failed");
-      throw new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
-    } finally {
-      clearTimeout(timer);
-      if (onCallEnd !== undefined) {
-        call.signal.removeEventListener("abort", onCallEnd);
-      }
-      if (budget !== undefined) {
-        call.signal.removeEventListener("abort", onCallAbort);
-      }
+  #hookDone(found: RegisteredHook, object: Object$, outcome: HookOutcome): Object$ {
+    // Counted by the registered name ("*" for the catch-all): names the caller chose are unbounded.
+    this.#onHookDone(hookTypeName(object), found.name, found.kind === "auth" && outcome === "reject" ? "deny" : outcome);
+    if (this.#logger.isLevelEnabled("debug")) {
+      this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
     }
+    return object;
+  }
+
+  #hookFailed(found: RegisteredHook, object: Object$, budget: HookBudget, e: unknown): ConnectError {
+    budget.end();
+    this.#onHookDone(hookTypeName(object), found.name, "error");
+    return this.#failure(found.plugin, hookDescription(found, object), budget, e);
+  }
+
+  // Logs why a hook or event handler failed and returns the error for the
+  // caller: its budget ran out, the call ended first, or the plugin threw.
+  #failure(plugin: string, what: string, budget: HookBudget, e: unknown): ConnectError {
+    if (e !== undefined && e === budget.expired) {
+      this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, "plugin timed out");
+      return budget.expired;
+    }
+    const callSignal = budget.call.signal;
+    if (callSignal.aborted && e === callSignal.reason) {
+      this.#logger.warn({ plugin, what, reason: ConnectError.from(e).message }, "the call ended while the plugin ran: abandoned");
+      return ConnectError.from(e);
+    }
+    this.#logger.error({ plugin, what, err: e }, "plugin failed");
+    return new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
   }
 
   #warnUnknown(object: Object$): void {
@@ -202,6 +173,85 @@ export class PluginHost {
 // Hook names are the caller's to choose: remembering every unknown one
 // would let a caller grow the server's memory without bound.
 const maxWarnedHooks = 1000;
+
+function hookDescription(found: RegisteredHook, object: Object$): string {
+  return `${found.kind} hook "${object.hookName}"`;
+}
+
+function hookTypeName(object: Object$): string {
+  return HookType[object.hookType] ?? String(object.hookType);
+}
+
+/**
+ * One hook or event handler call's time budget. Its AbortSignal (made only
+ * when the plugin reads it) fires when the budget runs out or the gRPC call
+ * ends. A hook that returns synchronously cannot overrun its budget (it held
+ * the event loop all along), so only a returned promise is raced against it.
+ */
+class HookBudget {
+  /** Set when the budget ran out while the plugin's promise was pending. */
+  expired: ConnectError | undefined;
+  #controller: AbortController | undefined;
+  #onCallAbort: (() => void) | undefined;
+
+  constructor(
+    readonly plugin: string,
+    readonly call: CallSignal,
+    readonly timeoutMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = (this.#controller = new AbortController());
+      const callSignal = this.call.signal;
+      if (this.expired !== undefined) {
+        controller.abort(this.expired);
+      } else if (callSignal.aborted) {
+        controller.abort(callSignal.reason);
+      } else {
+        this.#onCallAbort = () => controller.abort(callSignal.reason);
+        callSignal.addEventListener("abort", this.#onCallAbort, { once: true });
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * The plugin's promise, abandoned at the budget or when the call ends
+   * first (deadline, cancellation, shutdown): nobody waits for its answer then.
+   */
+  race<T>(result: Promise<T>, what: () => string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    let onCallEnd: (() => void) | undefined;
+    const callSignal = this.call.signal;
+    const abandoned = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.expired = new ConnectError(`plugin "${this.plugin}" exceeded its ${this.timeoutMs} ms budget in ${what()}`, Code.DeadlineExceeded);
+        this.#controller?.abort(this.expired);
+        reject(this.expired);
+      }, this.timeoutMs);
+      onCallEnd = () => reject(callSignal.reason);
+      if (callSignal.aborted) {
+        onCallEnd();
+      } else {
+        callSignal.addEventListener("abort", onCallEnd, { once: true });
+      }
+    });
+    return Promise.race([result, abandoned]).finally(() => {
+      clearTimeout(timer);
+      callSignal.removeEventListener("abort", onCallEnd!);
+      this.end();
+    });
+  }
+
+  /** Unlinks the budget's signal from the call's. */
+  end(): void {
+    if (this.#onCallAbort !== undefined) {
+      this.call.signal.removeEventListener("abort", this.#onCallAbort);
+      this.#onCallAbort = undefined;
+    }
+  }
+}
 
 // Synchronous when the hook is (most are): no promise, no timer.
 function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): HookOutcome | Promise<HookOutcome> {
@@ -293,13 +343,13 @@ class CallHookContext implements HookContext {
   readonly orgId: string;
   readonly session: Object$["session"];
   readonly metadata: Object$["metadata"];
-  readonly #signal: () => AbortSignal;
+  readonly #budget: HookBudget;
   #config: JsonValue | undefined | null = null;
 
   constructor(
     readonly object: Object$,
     readonly logger: Logger,
-    signal: () => AbortSignal,
+    budget: HookBudget,
   ) {
     this.hookType = object.hookType;
     this.hookName = object.hookName;
@@ -307,7 +357,7 @@ class CallHookContext implements HookContext {
     this.orgId = object.spec["OrgID"] ?? "";
     this.session = object.session;
     this.metadata = object.metadata;
-    this.#signal = signal;
+    this.#budget = budget;
   }
 
   get config(): JsonValue | undefined {
@@ -324,7 +374,7 @@ class CallHookContext implements HookContext {
   }
 
   get signal(): AbortSignal {
-    return this.#signal();
+    return this.#budget.signal;
   }
 
   get trace(): TraceContext | undefined {

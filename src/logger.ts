@@ -13,7 +13,7 @@ export type { Logger };
  */
 export function createLogger(options: { level: LogLevel; format: "json" | "pretty" }): Logger {
   // Lines written while serving a call that came with a W3C traceparent carry its trace and span ids.
-  const base = { level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, mixin: traceLogFields };
+  const base = { level: options.level, base: undefined, timestamp: isoTimeCached, mixin: traceLogFields };
   if (options.format === "pretty") {
     return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }
@@ -32,4 +32,20 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
     }
   });
   return pino(base, destination);
+}
+
+let lastMs = 0;
+let lastTime = "";
+
+/**
+ * pino's isoTime, formatted once per millisecond: under load many lines share
+ * a millisecond, and `toISOString` was 3 % of a logged Dispatch call.
+ */
+function isoTimeCached(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
 }

@@ -304,7 +304,7 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
       oauthKeys: { client: "SECRET-oauth" },
       metadata: { token: "SECRET-token", plain: "visible-value" },
     });
-    const req = get("/get?api_key=SECRET-query", { Authorization: "Bearer SECRET-auth", Cookie: "sid=SECRET-cookie", "X-Api-Key": "SECRET-key", "Proxy-Authorization": "SECRET-proxy" });
+    const req = get("/get?page=2&api_key=SECRET-query&access%5Ftoken=SECRET-encoded", { Authorization: "Bearer SECRET-auth", Cookie: "sid=SECRET-cookie", "X-Api-Key": "SECRET-key", "Proxy-Authorization": "SECRET-proxy" });
     await call(requestObject(HookType.Post, "injectHeaders", req, {}, session));
     await call(responseObject("rewriteResponse", req, { status: 200, headers: { "Set-Cookie": ["s=SECRET-set-cookie"] }, body: "" }, {}, session));
     await server.waitForLog((l) => l.msg === "dispatch object" && JSON.stringify(l).includes("visible-value"));

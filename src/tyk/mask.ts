@@ -26,8 +26,13 @@ function maskUrl(url: string | undefined): string | undefined {
   if (url === undefined || q < 0) {
     return url;
   }
-  const query = url
-    .slice(q + 1)
+  const raw = url.slice(q + 1);
+  // Most queries hold no credential-like name: one scan, no copy. (Without
+  // % or +, every name is as written, and a substring of the query.)
+  if (!/[%+]/.test(raw) && !isSensitiveKey(raw)) {
+    return url;
+  }
+  const query = raw
     .split("&")
     .map((pair) => {
       const eq = pair.indexOf("=");

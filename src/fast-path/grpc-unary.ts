@@ -103,13 +103,13 @@ function unaryRoute(spec: Extract<MethodImplSpec, { kind: "unary" }>, options: G
   const input = serialization.getI(true);
   const output = serialization.getO(true);
   const method = spec.method as DescMethodUnary;
+  const reply = (call: CallState, message: MessageInitShape<DescMessage>) => (call.response = new FastUnaryResponse(call.context, create(method.output, message)));
   const impl: UnaryFn = (req) => {
     const call = (req as FastRequest)[kCall];
-    const reply = (message: MessageInitShape<DescMessage>) => (call.response = new FastUnaryResponse(call.context, create(method.output, message)));
     try {
       const message = spec.impl(req.message, req === call.request ? call.context : mergedContext(call.context, req));
-      // A synchronous implementation's reply costs no extra tick.
-      return isPromiseLike(message) ? message.then(reply) : Promise.resolve(reply(message));
+      // A synchronous implementation's reply costs no extra tick and no closure.
+      return isPromiseLike(message) ? message.then((m) => reply(call, m)) : Promise.resolve(reply(call, message));
     } catch (e) {
       return Promise.reject(e);
     }

@@ -75,6 +75,7 @@ export class PluginHost {
     try {
       outcome = runHook(found, object, new CallHookContext(object, found.logger, budget));
     } catch (e) {
+      budget.end();
       throw this.#hookFailed(found, object, budget, e);
     }
     if (!isPromiseLike(outcome)) {
@@ -119,7 +120,7 @@ export class PluginHost {
     } catch (e) {
       this.#failure(found.plugin, what, budget, e); // logged; the reply to the gateway stays EventReply{}
     } finally {
-      budget.end();
+      budget.end(); // (idempotent: race() has ended it already when there was a promise)
     }
   }
 
@@ -132,8 +133,8 @@ export class PluginHost {
     return object;
   }
 
+  // (The budget has ended: race() ends it when it settles.)
   #hookFailed(found: RegisteredHook, object: Object$, budget: HookBudget, e: unknown): ConnectError {
-    budget.end();
     this.#onHookDone(hookTypeName(object), found.name, "error");
     return this.#failure(found.plugin, hookDescription(found, object), budget, e);
   }

@@ -1,6 +1,8 @@
+import { fileURLToPath } from "node:url";
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 import type { LogLevel } from "./config.js";
+import { markObjectExpanding } from "./object-log.js";
 import { traceLogFields } from "./trace-context.js";
 
 export type { Logger };
@@ -22,8 +24,9 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
   // system calls. Measured under the benchmark with --log-objects: the
   // in-thread asynchronous destination (sonic-boom, sync: false) buffered
   // without bound (peak RSS 427 MiB, no faster); this one stays bounded
-  // (its ring buffer blocks the logger only when full: 164 MiB).
-  const destination = pino.transport({ target: "pino/file", options: { destination: 1 } });
+  // (its ring buffer blocks the logger only when full: 164 MiB). The thread
+  // also builds the JSON of logged Dispatch Objects (object-log.ts).
+  const destination = pino.transport({ target: fileURLToPath(new URL("./log-transport.js", import.meta.url)) });
   process.once("exit", () => {
     try {
       destination.flushSync();
@@ -31,7 +34,9 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
       // the worker is gone already: nothing left to save
     }
   });
-  return pino(base, destination);
+  const logger = pino(base, destination);
+  markObjectExpanding(logger);
+  return logger;
 }
 
 let lastMs = 0;

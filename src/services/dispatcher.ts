@@ -1,8 +1,9 @@
-import { toJson, type JsonValue } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { ObjectSchema, type Dispatcher } from "../../gen/coprocess_object_pb.js";
+import type { Dispatcher } from "../../gen/coprocess_object_pb.js";
 import type { Logger } from "../logger.js";
-import { maskEventJson, maskObjectJson } from "../tyk/mask.js";
+import { logDispatchObject } from "../object-log.js";
+import { maskEventJson } from "../tyk/mask.js";
 import type { PluginHost } from "../tyk/plugin-host.js";
 
 /** What the Dispatcher service needs. */
@@ -26,10 +27,9 @@ export function createDispatcherService({ plugins, logger, logSecrets, logObject
   return {
     // Not async: with a synchronous hook the reply is ready without a promise.
     dispatch(object, ctx) {
-      // toJson is the costly part: skip it entirely when the level is off.
+      // Skip all of the Object's logging when the level is off.
       if (logger.isLevelEnabled(level)) {
-        const json = toJson(ObjectSchema, object);
-        logger[level]({ object: logSecrets ? json : maskObjectJson(json) }, "dispatch object");
+        logDispatchObject(logger, level, object, logSecrets);
       }
       return plugins.dispatch(object, ctx);
     },

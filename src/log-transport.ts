@@ -16,9 +16,15 @@ const common = `"${deferredObjectFields.masked}`;
 const maskedRest = `":"`;
 const unmaskedRest = `${deferredObjectFields.unmasked.slice(deferredObjectFields.masked.length)}":"`;
 
-/** Replaces the deferred Object fields in complete lines of text (one pass, no quadratic copying). */
-export function expandDeferredObjects(text: string): string {
-  let out = "";
+/**
+ * Hands `text` (complete lines) to `write` with each deferred Object field
+ * replaced by the Object's JSON: the text between fields as slices, each
+ * Object as its own piece, so that no copy of the whole text is made (pino
+ * hands over everything logged since the last read, often hundreds of KB).
+ * Returns false if a write did (the destination wants a drain).
+ */
+export function expandDeferredObjects(text: string, write: (piece: string) => boolean): boolean {
+  let ok = true;
   let from = 0;
   let at = text.indexOf(common);
   while (at >= 0) {
@@ -30,12 +36,12 @@ export function expandDeferredObjects(text: string): string {
       // text is dropped all the same: its bytes must not reach the log.)
       const quote = text.indexOf('"', valueStart);
       const valueEnd = quote < 0 ? text.length : quote;
-      out += `${text.slice(from, at)}"object":${objectJson(text.slice(valueStart, valueEnd), mask)}`;
+      ok = write(`${text.slice(from, at)}"object":${objectJson(text.slice(valueStart, valueEnd), mask)}`) && ok;
       from = Math.min(valueEnd + 1, text.length);
     }
     at = text.indexOf(common, Math.max(from, rest));
   }
-  return from === 0 ? text : out + text.slice(from);
+  return from < text.length ? write(from === 0 ? text : text.slice(from)) && ok : ok;
 }
 
 // Never the bytes themselves: they hold the credentials the mask hides.
@@ -49,26 +55,32 @@ function objectJson(base64: string, mask: boolean): string {
 }
 
 /**
- * Turns the text pino's thread hands over into text to write: whole lines
+ * Turns the text pino's thread hands over into pieces to write: whole lines
  * only (the rest waits for the next chunk: a chunk ends mid-line when pino's
  * ring buffer wrapped there), with deferred Objects expanded.
  */
 export class LineExpander {
   #partial = "";
 
-  /** The complete lines so far, expanded; "" when no line is complete yet. */
-  push(chunk: string): string {
-    const text = this.#partial + chunk;
+  constructor(private readonly write: (piece: string) => boolean) {}
+
+  /** Writes the complete lines so far; false if the destination wants a drain. */
+  push(chunk: string): boolean {
+    const text = this.#partial === "" ? chunk : this.#partial + chunk;
     const last = text.lastIndexOf("\n");
+    if (last < 0) {
+      this.#partial = text;
+      return true;
+    }
     this.#partial = text.slice(last + 1);
-    return last < 0 ? "" : expandDeferredObjects(text.slice(0, last + 1));
+    return expandDeferredObjects(last === text.length - 1 ? text : text.slice(0, last + 1), this.write);
   }
 
-  /** What is left at the end (a last line without its newline), expanded. */
-  end(): string {
+  /** Writes what is left at the end (a last line without its newline). */
+  end(): void {
     const rest = this.#partial;
     this.#partial = "";
-    return expandDeferredObjects(rest);
+    expandDeferredObjects(rest, this.write);
   }
 }
 
@@ -76,18 +88,11 @@ export class LineExpander {
 export default async function logTransport(): Promise<ReturnType<typeof pino.destination>> {
   const destination = pino.destination({ dest: 1, sync: false });
   await once(destination, "ready");
-  const lines = new LineExpander();
-  const write = destination.write.bind(destination);
   const end = destination.end.bind(destination);
-  destination.write = (chunk: string) => {
-    const text = lines.push(chunk);
-    return text === "" || write(text);
-  };
+  const lines = new LineExpander(destination.write.bind(destination));
+  destination.write = (chunk: string) => lines.push(chunk);
   destination.end = () => {
-    const rest = lines.end();
-    if (rest !== "") {
-      write(rest);
-    }
+    lines.end();
     end();
   };
   return destination;

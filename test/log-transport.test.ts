@@ -6,7 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { Dispatcher, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { SessionStateSchema } from "../gen/coprocess_session_state_pb.js";
 import { deferredObjectFields } from "../src/object-log.js";
-import { expandDeferredObjects, LineExpander } from "../src/log-transport.js";
+import { expandDeferredObjects as expandInto, LineExpander } from "../src/log-transport.js";
 import { maskObjectJson } from "../src/tyk/mask.js";
 import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
 import { startServerProcess } from "./helpers/server-process.js";
@@ -15,6 +15,12 @@ import { startServerProcess } from "./helpers/server-process.js";
 // lines out, as pino's thread hands them over. The end-to-end behaviour
 // (what a real server writes to stdout) is in logging.test.ts and below.
 
+// The pieces written for `text`, joined.
+function expandDeferredObjects(text: string): string {
+  const pieces: string[] = [];
+  expandInto(text, (piece) => pieces.push(piece) > 0);
+  return pieces.join("");
+}
 const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 const secretObject = () => {
   const object = articleObject();
@@ -76,12 +82,22 @@ describe("log transport", () => {
     const text = line(`"${deferredObjectFields.masked}":"${base64(toBinary(ObjectSchema, articleObject()))}"`) + `{"level":30,"msg":"next"}\n`;
     const whole = expandDeferredObjects(text);
     for (const cut of [1, 60, 100, text.length - 30, text.length - 1]) {
-      const lines = new LineExpander();
-      assert.equal(lines.push(text.slice(0, cut)) + lines.push(text.slice(cut)) + lines.end(), whole, `cut at ${cut}`);
+      const pieces: string[] = [];
+      const lines = new LineExpander((piece) => pieces.push(piece) > 0);
+      lines.push(text.slice(0, cut));
+      lines.push(text.slice(cut));
+      lines.end();
+      assert.equal(pieces.join(""), whole, `cut at ${cut}`);
     }
-    const lines = new LineExpander();
-    assert.equal(lines.push(`{"level":30,"msg":"no newline yet"}`), "");
-    assert.equal(lines.end(), `{"level":30,"msg":"no newline yet"}`);
+    const pieces: string[] = [];
+    const lines = new LineExpander((piece) => pieces.push(piece) > 0);
+    lines.push(`{"level":30,"msg":"no newline yet"}`);
+    assert.deepEqual(pieces, []);
+    lines.end();
+    assert.deepEqual(pieces, [`{"level":30,"msg":"no newline yet"}`]);
+    // A destination that wants a drain is told to pino's thread, which then waits for it.
+    assert.equal(new LineExpander(() => false).push(text), false);
+    assert.equal(new LineExpander(() => true).push(text), true);
   });
 
   it("an Object that came over Connect JSON (no wire bytes kept) is logged from its message", async () => {

@@ -1,9 +1,8 @@
 import { once } from "node:events";
-import { fromBinary, toJson } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { pino } from "pino";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { deferredObjectFields } from "./object-log.js";
-import { maskObjectJson } from "./tyk/mask.js";
+import { deferredObjectFields, objectLogJson } from "./object-log.js";
 
 // pino transport (runs in pino's log thread): writes the JSON lines to
 // stdout, first replacing each deferred Object field (object-log.ts) by the
@@ -47,8 +46,7 @@ export function expandDeferredObjects(text: string, write: (piece: string) => bo
 // Never the bytes themselves: they hold the credentials the mask hides.
 function objectJson(base64: string, mask: boolean): string {
   try {
-    const json = toJson(ObjectSchema, fromBinary(ObjectSchema, Buffer.from(base64, "base64")));
-    return JSON.stringify(mask ? maskObjectJson(json) : json);
+    return JSON.stringify(objectLogJson(fromBinary(ObjectSchema, Buffer.from(base64, "base64")), !mask));
   } catch (e) {
     return JSON.stringify(`[Object not shown: ${e instanceof Error ? e.message : String(e)}]`);
   }

@@ -1,5 +1,5 @@
 import { toBinary, toJson } from "@bufbuild/protobuf";
-import { ObjectSchema, type Object$ } from "../gen/coprocess_object_pb.js";
+import { ObjectSchema, type Object$, type ObjectJson } from "../gen/coprocess_object_pb.js";
 import type { Logger } from "./logger.js";
 import { maskObjectJson } from "./tyk/mask.js";
 import { wireBytesOf } from "./wire-bytes.js";
@@ -36,6 +36,11 @@ export function logDispatchObject(logger: Logger, level: "info" | "debug", objec
     logger[level]({ [logSecrets ? deferredObjectFields.unmasked : deferredObjectFields.masked]: base64 }, "dispatch object");
     return;
   }
+  logger[level]({ object: objectLogJson(object, logSecrets) }, "dispatch object");
+}
+
+/** An Object's proto3 JSON as the log shows it: credentials masked unless `logSecrets`. */
+export function objectLogJson(object: Object$, logSecrets: boolean): ObjectJson {
   const json = toJson(ObjectSchema, object);
-  logger[level]({ object: logSecrets ? json : maskObjectJson(json) }, "dispatch object");
+  return logSecrets ? json : maskObjectJson(json);
 }

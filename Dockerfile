@@ -37,5 +37,5 @@ EXPOSE 50051 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "dist/src/cli/main.js", "--server", "127.0.0.1:50051", "--timeout", "2s", "health"]
 # Drains in-flight calls for up to --grace-period on SIGTERM (docker stop waits 10 s by default).
-CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=100", "dist/src/main.js", "--config", "config/plugins.json", \
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=100", "dist/src/main.js", "--config", "config/plugins.json", \
      "--listen", "tcp://[::]:50051", "--http-listen", "[::]:8080", "--grace-period", "8s"]

@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 import type { LogLevel } from "./config.js";
@@ -26,7 +27,10 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
   // without bound (peak RSS 427 MiB, no faster); this one stays bounded
   // (its ring buffer blocks the logger only when full: 164 MiB). The thread
   // also builds the JSON of logged Dispatch Objects (object-log.ts).
-  const destination = pino.transport({ target: fileURLToPath(new URL("./log-transport.js", import.meta.url)) });
+  const destination = pino.transport({
+    target: fileURLToPath(new URL("./log-transport.js", import.meta.url)),
+    worker: { resourceLimits: logThreadLimits() },
+  });
   process.once("exit", () => {
     try {
       destination.flushSync();
@@ -53,4 +57,20 @@ function isoTimeCached(): string {
     lastTime = `,"time":"${new Date(now).toISOString()}"`;
   }
   return lastTime;
+}
+
+/**
+ * The log thread's young generation: 2 MiB semi-spaces. Its allocations
+ * (one line at a time) die young and nothing waits on its collections, so a
+ * small young generation costs it little, while the event loop's (set by
+ * `--max-semi-space-size` on the command line, 8 in production) decides how
+ * many calls in flight are copied and promoted. V8 lets a command-line
+ * `--max-semi-space-size` override every isolate's own limit, so the flag
+ * is reset to "unset" first: the main isolate has been configured already
+ * and keeps its size; only isolates created from here on (this one) read it.
+ * Measured with --log-objects: peak RSS 156 -> 142 MiB, throughput the same.
+ */
+function logThreadLimits(): { maxYoungGenerationSizeMb: number } {
+  setFlagsFromString("--max-semi-space-size=0");
+  return { maxYoungGenerationSizeMb: 6 }; // V8's young generation: two semi-spaces and a third for new large objects
 }

@@ -18,7 +18,7 @@ import { peerAddress } from "../peer.js";
 import { FastCallContext, type CallEnvironment } from "./call-context.js";
 import { readUnaryRequest } from "./envelope-reader.js";
 import { isPromiseLike } from "../maybe-promise.js";
-import { keepWireBytes } from "../wire-bytes.js";
+import { keepWireBytes, receivedBytesToReply } from "../wire-bytes.js";
 
 /** Settings of the fast path; the same values the connect adapter is given. */
 export interface GrpcUnaryFastPathOptions extends CallEnvironment {
@@ -119,7 +119,15 @@ function unaryRoute(spec: Extract<MethodImplSpec, { kind: "unary" }>, options: G
   for (const interceptor of [...options.interceptors].reverse()) {
     invoke = interceptor(invoke as never) as UnaryFn;
   }
-  return { spec, parse: (d) => keepWireBytes(input.parse(d), d), serialize: (m) => output.serialize(m), invoke };
+  return {
+    spec,
+    parse: (d) => keepWireBytes(input.parse(d), d),
+    // A reply declared unchanged since it was parsed (a Dispatch Object no
+    // hook edited) goes out as the bytes it came in: the same message,
+    // without encoding 505 bytes again (measured: about a tenth of a call).
+    serialize: (m) => receivedBytesToReply(m) ?? output.serialize(m),
+    invoke,
+  };
 }
 
 async function serve(route: UnaryRoute, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: GrpcUnaryFastPathOptions) {

@@ -11,11 +11,12 @@ import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
 import type { HookContext } from "./plugin.js";
 import { parseTykEvent } from "./events.js";
 import type { PluginRegistry, RegisteredHook } from "./registry.js";
-import { TykRequest, TykRequestView } from "./request.js";
+import { editedThrough, TykRequest, TykRequestView } from "./request.js";
 import { TykResponse } from "./response.js";
 import { isPromiseLike, then, type MaybePromise } from "../maybe-promise.js";
 import type { HookMetricOutcome } from "../metrics.js";
 import { currentTrace, type TraceContext } from "../trace-context.js";
+import { replyAsReceived } from "../wire-bytes.js";
 
 /** How a hook call ended, for logs (and metrics). */
 export type HookOutcome = "continue" | "reject" | "respond" | "allow";
@@ -68,6 +69,7 @@ export class PluginHost {
     if (found === undefined) {
       this.#warnUnknown(object);
       this.#onHookDone(hookTypeName(object), object.hookName, "no_plugin");
+      replyAsReceived(object);
       return object;
     }
     const budget = new HookBudget(found.plugin, call, this.#timeoutMs);
@@ -256,6 +258,7 @@ class HookBudget {
 
 // Synchronous when the hook is (most are): no promise, no timer.
 function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): HookOutcome | Promise<HookOutcome> {
+  const complete = object.request?.returnOverrides !== undefined;
   // The gateway always sends these; a hand-made Object may not, and the
   // gateway would crash on a reply without them.
   object.request ??= create(MiniRequestObjectSchema);
@@ -263,8 +266,18 @@ function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): Hook
   switch (found.kind) {
     case "pre":
     case "postKeyAuth":
-    case "post":
-      return then(found.hook(new TykRequest(object.request), ctx), (outcome) => applyRequestOutcome(object, outcome));
+    case "post": {
+      const req = new TykRequest(object.request);
+      return then(found.hook(req, ctx), (result) => {
+        const outcome = applyRequestOutcome(object, result);
+        // Every change a hook can make goes through req or an outcome, so
+        // this Object is still the one the gateway sent.
+        if (outcome === "continue" && complete && !editedThrough(req)) {
+          replyAsReceived(object);
+        }
+        return outcome;
+      });
+    }
     case "auth":
       return then(found.hook(new TykRequest(object.request), ctx), (outcome) => applyAuthOutcome(object, outcome));
     case "response":

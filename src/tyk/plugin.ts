@@ -47,7 +47,12 @@ export interface HookContext {
   readonly logger: Logger;
   /** Aborts when the hook's time budget runs out or the gateway cancels the call. */
   readonly signal: AbortSignal;
-  /** The Object as received, for anything the typed API does not cover. Do not modify. */
+  /**
+   * The Object as received, for anything the typed API does not cover.
+   * Read-only: change the request with TykRequest or TykResponse and
+   * outcomes. A request no hook changed that way is replied to with the
+   * bytes it arrived in, so a change made here would not reach the gateway.
+   */
   readonly object: Readonly<Object$>;
   /**
    * The W3C trace context the gateway sent with this call (Tyk 5.11+ with

@@ -50,7 +50,7 @@ export class TykRequestView {
     return this.r.params;
   }
 
-  /** The whole body (`raw_body`). */
+  /** The whole body (`raw_body`). Read-only: setBody() replaces it. */
   get body(): Uint8Array {
     return this.r.rawBody;
   }
@@ -61,6 +61,16 @@ export class TykRequestView {
   }
 }
 
+const kEdited = Symbol("edited");
+
+/**
+ * Whether a hook has changed the request through this editor (for the
+ * plugin host: a request no hook edited is replied to as it arrived).
+ */
+export function editedThrough(req: TykRequest): boolean {
+  return req[kEdited];
+}
+
 /**
  * The request of a Pre, PostKeyAuth, Post or custom-auth hook, with the
  * edits the gateway applies from the reply. Every edit is checked here, so a
@@ -69,8 +79,12 @@ export class TykRequestView {
  * parameter is either set or deleted, never both, and URL and method stay valid.
  */
 export class TykRequest extends TykRequestView {
+  /** @private Set first thing by every edit method: even an edit that fails halfway counts. */
+  [kEdited] = false;
+
   /** Sets a request header (replacing all its values). */
   setHeader(name: string, value: string): this {
+    this[kEdited] = true;
     checkHeaderName(name);
     checkHeaderValue(name, value);
     this.#unDelete(this.r.deleteHeaders, name);
@@ -84,6 +98,7 @@ export class TykRequest extends TykRequestView {
 
   /** Removes a request header (and cancels an earlier setHeader of it). */
   deleteHeader(name: string): this {
+    this[kEdited] = true;
     checkHeaderName(name);
     const existing = findKey(this.r.setHeaders, name);
     if (existing !== undefined) {
@@ -97,6 +112,7 @@ export class TykRequest extends TykRequestView {
 
   /** Sets a query parameter, replacing its value (Tyk's `add_params` applies Go's `url.Values.Set`). */
   addParam(name: string, value: string): this {
+    this[kEdited] = true;
     if (name === "") {
       throw new TypeError("query parameter name must not be empty");
     }
@@ -107,6 +123,7 @@ export class TykRequest extends TykRequestView {
 
   /** Removes a query parameter (and cancels an earlier addParam of it). */
   deleteParam(name: string): this {
+    this[kEdited] = true;
     delete this.r.addParams[name];
     if (!this.r.deleteParams.includes(name)) {
       this.r.deleteParams.push(name);
@@ -120,6 +137,7 @@ export class TykRequest extends TykRequestView {
    * Note the gateway re-applies addParam/deleteParam edits to the query afterwards.
    */
   rewriteUrl(url: string): this {
+    this[kEdited] = true;
     if (!/^(\/|[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^\s]*$/.test(url)) {
       throw new TypeError(`invalid URL "${url}": expected /path, scheme://host/path or tyk://api/path, without spaces`);
     }
@@ -129,6 +147,7 @@ export class TykRequest extends TykRequestView {
 
   /** Replaces the HTTP method, e.g. "POST". */
   setMethod(method: string): this {
+    this[kEdited] = true;
     if (!/^[A-Z]+$/.test(method)) {
       throw new TypeError(`invalid HTTP method "${method}": expected upper-case letters, e.g. GET`);
     }
@@ -138,6 +157,7 @@ export class TykRequest extends TykRequestView {
 
   /** Replaces the request body (text is encoded as UTF-8). */
   setBody(body: string | Uint8Array): this {
+    this[kEdited] = true;
     setBody(this.r, body);
     return this;
   }

@@ -81,7 +81,7 @@ export class TykResponse {
     return this;
   }
 
-  /** The whole body (`raw_body`). */
+  /** The whole body (`raw_body`). Read-only: setBody() replaces it. */
   get body(): Uint8Array {
     return this.#o.rawBody;
   }

@@ -3,8 +3,8 @@ import { setFlagsFromString } from "node:v8";
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 import type { LogLevel } from "./config.js";
-import { markObjectExpanding } from "./object-log.js";
-import { traceLogFields } from "./trace-context.js";
+import { markObjectExpanding, spliceDeferredObject } from "./object-log.js";
+import { mergeTraceFields, traceLogFields } from "./trace-context.js";
 
 export type { Logger };
 
@@ -16,7 +16,7 @@ export type { Logger };
  */
 export function createLogger(options: { level: LogLevel; format: "json" | "pretty" }): Logger {
   // Lines written while serving a call that came with a W3C traceparent carry its trace and span ids.
-  const base = { level: options.level, base: undefined, timestamp: isoTimeCached, mixin: traceLogFields };
+  const base = { level: options.level, base: undefined, timestamp: isoTimeCached, mixin: traceLogFields, mixinMergeStrategy: mergeTraceFields };
   if (options.format === "pretty") {
     return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }
@@ -38,7 +38,7 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
       // the worker is gone already: nothing left to save
     }
   });
-  const logger = pino(base, destination);
+  const logger = pino({ ...base, hooks: { streamWrite: spliceDeferredObject } }, destination);
   markObjectExpanding(logger);
   return logger;
 }

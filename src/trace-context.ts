@@ -49,8 +49,20 @@ export function runInTrace<A extends unknown[], T>(headers: IncomingHttpHeaders,
   return trace === undefined ? fn(...args) : storage.run(trace, fn, ...args);
 }
 
+/** What traceLogFields returns outside a trace context: no fields (shared, never to be changed). */
+export const noTraceFields: Readonly<{ traceId?: string; spanId?: string }> = Object.freeze({});
+
 /** The log fields of the current trace context, for pino's mixin. */
-export function traceLogFields(): { traceId?: string; spanId?: string } {
+export function traceLogFields(): Readonly<{ traceId?: string; spanId?: string }> {
   const trace = storage.getStore();
-  return trace === undefined ? {} : { traceId: trace.traceId, spanId: trace.spanId };
+  return trace === undefined ? noTraceFields : { traceId: trace.traceId, spanId: trace.spanId };
+}
+
+/**
+ * pino's mixinMergeStrategy for traceLogFields: pino's own copies every
+ * field of every line into the mixin's object, even when it has nothing to
+ * add (most lines); this passes such lines' fields on as they are.
+ */
+export function mergeTraceFields(fields: object, trace: object): object {
+  return trace === noTraceFields ? fields : Object.assign(trace, fields);
 }

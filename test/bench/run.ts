@@ -24,7 +24,9 @@ const { values: opts } = parseArgs({
   },
 });
 const smoke = opts.smoke ?? false;
-const runs = Number(opts.runs ?? (smoke ? 1 : 3));
+// Five runs: single runs of one server vary by 10-20 % on this machine, more
+// on a bad day, and a median of three moved with one outlier.
+const runs = Number(opts.runs ?? (smoke ? 1 : 5));
 const outDir = opts.out ?? repoPath("bench-results");
 
 requireH2load();
@@ -136,7 +138,8 @@ async function benchCase(c: BenchCase): Promise<CaseResult> {
     for (const name of order) {
       const url = `http://127.0.0.1:${ports[name]}`;
       await waitReady(url, c);
-      await runH2load(url + c.path, c.body, Math.max(200, c.requests / 10), c.clients, c.streams); // warm-up
+      // Warm-up: one run's worth of calls, so that both servers' code is optimized before the measured runs.
+      await runH2load(url + c.path, c.body, c.requests, c.clients, c.streams);
     }
     for (let i = 0; i < runs; i++) {
       for (const name of order) {

@@ -49,8 +49,8 @@ export function runInTrace<A extends unknown[], T>(headers: IncomingHttpHeaders,
   return trace === undefined ? fn(...args) : storage.run(trace, fn, ...args);
 }
 
-/** What traceLogFields returns outside a trace context: no fields (shared, never to be changed). */
-export const noTraceFields: Readonly<{ traceId?: string; spanId?: string }> = Object.freeze({});
+// What traceLogFields returns outside a trace context: no fields (shared, never to be changed).
+const noTraceFields: Readonly<{ traceId?: string; spanId?: string }> = Object.freeze({});
 
 /** The log fields of the current trace context, for pino's mixin. */
 export function traceLogFields(): Readonly<{ traceId?: string; spanId?: string }> {

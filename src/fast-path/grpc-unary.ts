@@ -119,12 +119,17 @@ function unaryRoute(spec: Extract<MethodImplSpec, { kind: "unary" }>, options: G
   for (const interceptor of [...options.interceptors].reverse()) {
     invoke = interceptor(invoke as never) as UnaryFn;
   }
+  // Only a method whose reply has its request's type (Dispatch) can answer
+  // with the request itself: its requests keep the bytes they came in, and
+  // a reply declared unchanged since (an Object no hook edited) goes out as
+  // them, without encoding 505 bytes again (measured: about a tenth of a
+  // call). Other methods do neither, per call.
+  if (method.input !== method.output) {
+    return { spec, parse: (d) => input.parse(d), serialize: (m) => output.serialize(m), invoke };
+  }
   return {
     spec,
     parse: (d) => keepWireBytes(input.parse(d), d),
-    // A reply declared unchanged since it was parsed (a Dispatch Object no
-    // hook edited) goes out as the bytes it came in: the same message,
-    // without encoding 505 bytes again (measured: about a tenth of a call).
     serialize: (m) => receivedBytesToReply(m) ?? output.serialize(m),
     invoke,
   };

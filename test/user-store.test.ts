@@ -60,13 +60,23 @@ const backends: Backend[] = [
   },
 ];
 
+type Opened = NonNullable<Awaited<ReturnType<Backend["open"]>>>;
+
+/** Runs `fn` on a new store of `backend` and closes it after; skips when the backend is not available. */
+async function withStore(backend: Backend, t: TestContext, fn: (opened: Opened) => Promise<void>): Promise<void> {
+  const opened = await backend.open(t);
+  if (!opened) return;
+  try {
+    await fn(opened);
+  } finally {
+    await opened.done();
+  }
+}
+
 for (const backend of backends) {
   describe(`user store: ${backend.name}`, () => {
-    it("ids 1, 2, 3 in creation order, increasing after; unique names; lookups; fields round-trip", async (t) => {
-      const opened = await backend.open(t);
-      if (!opened) return;
-      const { store } = opened;
-      try {
+    it("ids 1, 2, 3 in creation order, increasing after; unique names; lookups; fields round-trip", (t) =>
+      withStore(backend, t, async ({ store }) => {
         const a = await store.create({ username: "a", email: "a@example.com", passwordHash: "scrypt$x" });
         const b = await store.create({ username: "b" });
         const c = await store.create({ username: "c" });
@@ -78,31 +88,21 @@ for (const backend of backends) {
         assert.deepEqual(await store.findByUsername("b"), { id: 2, username: "b" });
         assert.equal(await store.findById(999), undefined);
         assert.equal(await store.findByUsername("nobody"), undefined);
-      } finally {
-        await opened.done();
-      }
-    });
+      }),
+    );
 
-    it("concurrent creates: distinct ids, and one winner per username", async (t) => {
-      const opened = await backend.open(t);
-      if (!opened) return;
-      const { store } = opened;
-      try {
+    it("concurrent creates: distinct ids, and one winner per username", (t) =>
+      withStore(backend, t, async ({ store }) => {
         const distinct = await Promise.all(Array.from({ length: 40 }, (_, i) => store.create({ username: `user${i}` })));
         assert.equal(new Set(distinct.map((u) => u.id)).size, 40);
         const same = await Promise.allSettled(Array.from({ length: 20 }, () => store.create({ username: "contested" })));
         assert.equal(same.filter((r) => r.status === "fulfilled").length, 1);
         assert.ok(same.every((r) => r.status === "fulfilled" || r.reason instanceof UsernameTakenError));
-      } finally {
-        await opened.done();
-      }
-    });
+      }),
+    );
 
-    it("list: every user in id order across pages, and it stops when aborted", async (t) => {
-      const opened = await backend.open(t);
-      if (!opened) return;
-      const { store } = opened;
-      try {
+    it("list: every user in id order across pages, and it stops when aborted", (t) =>
+      withStore(backend, t, async ({ store }) => {
         for (let i = 0; i < 250; i++) await store.create({ username: `u${String(i).padStart(3, "0")}` });
         const ids: number[] = [];
         for await (const u of store.list(new AbortController().signal)) ids.push(u.id);
@@ -119,26 +119,20 @@ for (const backend of backends) {
           })(),
         );
         assert.equal(seen.length, 3);
-      } finally {
-        await opened.done();
-      }
-    });
+      }),
+    );
 
     if (backend.name !== "memory") {
-      it("reopening keeps the users and the schema version (migrations run once)", async (t) => {
-        const opened = await backend.open(t);
-        if (!opened) return;
-        try {
+      it("reopening keeps the users and the schema version (migrations run once)", (t) =>
+        withStore(backend, t, async (opened) => {
           await opened.store.create({ username: "kept" });
           const again = await opened.reopen!();
           assert.equal((await again.findByUsername("kept"))?.id, 1);
           assert.equal((await again.create({ username: "next" })).id, 2);
           const versions = await (again as SqlUserStore).driver.query<{ version: number }>("SELECT version FROM users_schema");
           assert.deepEqual(versions.map((v) => v.version), [SqlUserStore.schemaVersion]);
-        } finally {
-          await opened.done();
-        }
-      });
+        }),
+      );
     }
   });
 }

@@ -107,7 +107,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   setMaxListeners(0, shutdown.signal);
   // Metrics outermost, so they count every call whatever happens inside;
   // then logging, which sees what the caller gets.
-  const interceptors = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger), endStreamsOnAbort];
+  const observers = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger)];
+  const interceptors = [...observers, endStreamsOnAbort];
   const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
   const refused = refusedCallLog(logger, callPeer);
@@ -124,7 +125,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fastPath = options.fastPath
     ? createGrpcUnaryFastPath({
         services: options.services,
-        interceptors,
+        // endStreamsOnAbort acts on streaming calls only, which this path never serves.
+        interceptors: observers,
         requestGate: rejectExpiredDeadline,
         readMaxBytes: options.maxMessageBytes,
         acceptCompression,

@@ -49,6 +49,15 @@ export function runInTrace<A extends unknown[], T>(headers: IncomingHttpHeaders,
   return trace === undefined ? fn(...args) : storage.run(trace, fn, ...args);
 }
 
+/**
+ * Calls `fn(...args)` in a trace context taken earlier with currentTrace():
+ * for a call's work that resumes from a node event (a stream's data or
+ * end), which runs in the context of whatever emitted it, not the call's.
+ */
+export function runWithTrace<A extends unknown[], T>(trace: TraceContext, fn: (...args: A) => T, ...args: A): T {
+  return storage.run(trace, fn, ...args);
+}
+
 // What traceLogFields returns outside a trace context: no fields (shared, never to be changed).
 const noTraceFields: Readonly<{ traceId?: string; spanId?: string }> = Object.freeze({});
 

@@ -1,5 +1,15 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 
+/** What an observer does when a call starts, and once when it ends. */
+export interface CallObserver<S = unknown> {
+  start(req: UnaryRequest | StreamRequest): S;
+  end(state: S, error?: unknown): void;
+}
+
+// The observer behind an interceptor made here, for a path that can call it
+// without a promise layer per interceptor (the fast path's unary calls).
+const kObserver = Symbol("call observer");
+
 /**
  * An interceptor that runs `start` when a call begins and `end` once when
  * it ends, with its error if it failed: unary calls when the response is
@@ -8,7 +18,7 @@ import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryReq
  * every call's outcome exactly once.
  */
 export function callEndInterceptor<S>(start: (req: UnaryRequest | StreamRequest) => S, end: (state: S, error?: unknown) => void): Interceptor {
-  return (next) => async (req) => {
+  const interceptor: Interceptor = (next) => async (req) => {
     const state = start(req);
     let res;
     try {
@@ -23,6 +33,13 @@ export function callEndInterceptor<S>(start: (req: UnaryRequest | StreamRequest)
     }
     return { ...res, message: observeStreamEnd(res.message, (error) => end(state, error)) };
   };
+  const observer: CallObserver<S> = { start, end };
+  return Object.assign(interceptor, { [kObserver]: observer });
+}
+
+/** The start and end of an interceptor made by callEndInterceptor; undefined for any other. */
+export function callObserverOf(interceptor: Interceptor): CallObserver | undefined {
+  return (interceptor as { [kObserver]?: CallObserver })[kObserver];
 }
 
 async function* observeStreamEnd<T>(messages: AsyncIterable<T>, done: (error?: unknown) => void): AsyncIterable<T> {

@@ -1,5 +1,4 @@
-import type { DescMessage, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { ContextValues, HandlerContext, MethodImplSpec, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
 import { isPromiseLike, type MaybePromise } from "../maybe-promise.js";
 import type { FastCallContext } from "./call-context.js";

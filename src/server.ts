@@ -107,8 +107,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   setMaxListeners(0, shutdown.signal);
   // Metrics outermost, so they count every call whatever happens inside;
   // then logging, which sees what the caller gets.
-  const observers = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger)];
-  const interceptors = [...observers, endStreamsOnAbort];
+  // endStreamsOnAbort acts on streaming calls only, which the fast path never
+  // serves; every other interceptor goes in both paths' lists.
+  const unaryInterceptors = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger)];
+  const interceptors = [...unaryInterceptors, endStreamsOnAbort];
   const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
   const refused = refusedCallLog(logger, callPeer);
@@ -125,8 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fastPath = options.fastPath
     ? createGrpcUnaryFastPath({
         services: options.services,
-        // endStreamsOnAbort acts on streaming calls only, which this path never serves.
-        interceptors: observers,
+        interceptors: unaryInterceptors,
         requestGate: rejectExpiredDeadline,
         readMaxBytes: options.maxMessageBytes,
         acceptCompression,

@@ -46,7 +46,7 @@ export function runInTrace<A extends unknown[], T>(headers: IncomingHttpHeaders,
   const value = headers.traceparent;
   if (value === undefined) return fn(...args);
   const trace = parseTraceparent(Array.isArray(value) ? value[0] : value, typeof headers.tracestate === "string" ? headers.tracestate : undefined);
-  return trace === undefined ? fn(...args) : storage.run(trace, fn, ...args);
+  return trace === undefined ? fn(...args) : runWithTrace(trace, fn, ...args);
 }
 
 /**

@@ -1,8 +1,8 @@
 // The bytes a request message was parsed from, kept on the message by the
 // gRPC fast path for methods whose reply has the request's type (Dispatch):
-// the Dispatch Object log hands them to the log thread as
-// they are, and a Dispatch reply that no hook changed is sent as them,
-// instead of encoding the Object again on the event loop.
+// the Dispatch Object log hands them to the log thread as they are, and a
+// Dispatch reply that no hook changed is sent as them, instead of encoding
+// the Object again on the event loop.
 // Symbol keys: invisible to toBinary, toJson, equals and JSON.stringify.
 const kWireBytes = Symbol("wire bytes");
 const kReplyAsReceived = Symbol("reply as received");

@@ -71,19 +71,22 @@ export class UnaryEnvelopes {
       }
       throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
     }
-    const check = (message: T): MaybePromise<T> => {
-      if (this.#second !== undefined) {
-        return then(payload(this.#secondFlags, this.#second, this.#readMaxBytes, compression), (data) => {
-          parse(data);
-          throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
-        });
-      }
-      if (leftover) {
+    const message = then(payload(this.#firstFlags, first, this.#readMaxBytes, compression), parse);
+    if (this.#second === undefined && !leftover) {
+      return message; // the common case: nothing more to check
+    }
+    // The first message must parse, and the call is refused all the same;
+    // connect also parses a second message before refusing it.
+    const second = this.#second;
+    return then(message, () => {
+      if (second === undefined) {
         throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
       }
-      return message;
-    };
-    return then(then(payload(this.#firstFlags, first, this.#readMaxBytes, compression), parse), check);
+      return then(payload(this.#secondFlags, second, this.#readMaxBytes, compression), (data): T => {
+        parse(data);
+        throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
+      });
+    });
   }
 }
 

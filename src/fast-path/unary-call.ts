@@ -49,24 +49,17 @@ function onClose(this: CallStream) {
   this[kUnaryCall]?.closed();
 }
 
-// The same for a call that came with a trace context: node's stream events
-// do not carry it, and the hook and every log line of the call must see it.
-const listeners = { data: onData, end: onEnd, close: onClose };
-const tracedListeners = {
-  data(this: CallStream, chunk: Buffer) {
-    inCallTrace(this, onData, chunk);
-  },
-  end(this: CallStream) {
-    inCallTrace(this, onEnd);
-  },
-  close(this: CallStream) {
-    inCallTrace(this, onClose);
-  },
-};
-function inCallTrace<A extends unknown[]>(stream: CallStream, listener: (this: CallStream, ...args: A) => void, ...args: A) {
-  const trace = stream[kUnaryCall]?.trace;
-  if (trace !== undefined) runWithTrace(trace, () => listener.apply(stream, args));
+// For a call that came with a trace context: node's stream events do not
+// carry it, and the hook and every log line of the call must see it.
+function inCallTrace<A extends unknown[]>(listener: (this: CallStream, ...args: A) => void) {
+  return function (this: CallStream, ...args: A) {
+    const trace = this[kUnaryCall]?.trace;
+    if (trace !== undefined) runWithTrace(trace, () => listener.apply(this, args));
+  };
 }
+const listeners = { data: onData, end: onEnd, close: onClose };
+const tracedListeners = { data: inCallTrace(onData), end: inCallTrace(onEnd), close: inCallTrace(onClose) };
+
 function sendTrailer(this: CallStream) {
   this.sendTrailers(this[kTrailer]!);
 }

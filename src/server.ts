@@ -11,6 +11,8 @@ import type { ServerMetrics } from "./metrics.js";
 import { runInTrace } from "./trace-context.js";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { createGrpcUnaryFastPath } from "./fast-path/grpc-unary.js";
+import { http2CompatResponse } from "./http2-forbidden-fields.js";
+import { encodableErrorsInterceptor } from "./interceptors/encodable-errors.js";
 import { endStreamsOnAbort } from "./interceptors/end-streams-on-abort.js";
 import { rejectExpiredDeadline } from "./interceptors/expired-deadline.js";
 import { loggingInterceptor } from "./interceptors/logging.js";
@@ -118,7 +120,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     routes: registerServices(options.services),
     readMaxBytes: options.maxMessageBytes,
     acceptCompression,
-    interceptors: [markReached, ...interceptors],
+    // Outermost: the fast path applies encodableError itself, where it writes the status.
+    interceptors: [encodableErrorsInterceptor(logger), markReached, ...interceptors],
     requestGate: rejectExpiredDeadline,
     shutdownSignal: shutdown.signal,
     fallback: unknownMethod,
@@ -140,7 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // node's compatibility layer (Http2ServerRequest/Response) for connect,
   // on a server that never listens: streams the fast path does not take are
   // handed to it exactly as node would hand them over itself.
-  const compat = http2.createServer(handler);
+  const compat = http2.createServer({ Http2ServerResponse: http2CompatResponse(logger) }, handler);
 
   // One HTTP/2 server makes the sessions; plain net listeners accept the
   // connections and hand them over, wrapped when empty :authority must pass.

@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createServiceImplSpec } from "@connectrpc/connect";
 import { Echo, EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema } from "../gen/coprocess_object_pb.js";
@@ -13,7 +14,7 @@ import { PluginHost } from "../src/tyk/plugin-host.js";
 import { PluginRegistry } from "../src/tyk/registry.js";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import { dispatchBody } from "./bench/payloads.js";
-import { probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
+import { forbiddenInHttp2, probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
 import { grpcFrame } from "./helpers/raw-http2.js";
 
 // The same corpus of raw HTTP/2 calls goes to two servers that differ only
@@ -36,6 +37,8 @@ interface Case {
   readonly expect: { grpcStatus: string } | { httpStatus: number } | { reset: true };
   /** The fast-path server must serve it on the fast path. */
   readonly fast?: boolean;
+  /** More to assert of the (identical) answer. */
+  readonly check?: (o: Observed) => void;
 }
 
 interface Observed {
@@ -71,6 +74,45 @@ const corpus: Case[] = [
   { name: "response headers and trailers set by the handler", body: echo("headers"), expect: ok, fast: true },
   { name: "handler error with details and metadata", body: echo("error-details"), expect: { grpcStatus: "9" }, fast: true },
   { name: "handler error after setting headers", body: echo("headers-then-error"), expect: { grpcStatus: "10" }, fast: true },
+  {
+    name: "handler error that does not encode as it is (lone surrogate, bad detail)",
+    body: echo("unencodable-error"),
+    expect: { grpcStatus: "9" },
+    fast: true,
+    check: (o) => {
+      assert.equal(decodeURIComponent(String(o.trailers["grpc-message"])), "cut in an emoji: \uFFFD");
+      assert.equal(o.trailers["x-error-meta"], "m1");
+      const status = findTrailerError(new Headers(Object.entries(o.trailers).map(([k, v]) => [k, String(v)])));
+      assert.deepEqual(
+        status?.details.map((d) => ("type" in d ? d.type : d.desc.typeName)),
+        ["echo.EchoReply"],
+        "the detail that encodes is kept",
+      );
+    },
+  },
+  {
+    name: "handler sets headers and trailers HTTP/2 forbids",
+    body: echo("forbidden-fields"),
+    expect: ok,
+    fast: true,
+    check: (o) => {
+      for (const fields of [o.headers, o.trailers]) {
+        assert.deepEqual(forbiddenInHttp2.filter((name) => name in fields), []);
+        assert.equal(fields["x-kept"], "k");
+      }
+    },
+  },
+  {
+    name: "handler error with metadata HTTP/2 forbids",
+    body: echo("forbidden-fields-in-error"),
+    expect: { grpcStatus: "10" },
+    fast: true,
+    check: (o) => {
+      assert.equal(o.trailers["connection"], undefined);
+      assert.equal(o.trailers["upgrade"], undefined);
+      assert.equal(o.trailers["x-kept"], "k");
+    },
+  },
   { name: "handler throws a plain Error", body: echo("throw"), expect: { grpcStatus: "13" }, fast: true },
   { name: "unknown method", path: "/echo.Echo/Shout", body: echo("x"), expect: { grpcStatus: "12" } },
   { name: "unknown service", path: "/nope.Nope/Reply", body: echo("x"), expect: { grpcStatus: "12" } },
@@ -206,6 +248,7 @@ describe("fast path vs connect-node: identical gRPC wire behaviour", () => {
         assert.equal(a.rstCode, http2.constants.NGHTTP2_CANCEL);
         assert.equal(connect.records.at(-1)?.abortCode, "Canceled", "the handler's signal fired with CANCELED");
       }
+      c.check?.(a);
       if (c.cancelAfterMs !== undefined) {
         // The handlers learn of the reset after the client has moved on.
         await settle(() => [connect, fast].every((side) => side.records.at(-1)?.abortCode !== undefined));

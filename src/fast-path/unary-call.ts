@@ -1,8 +1,10 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
 import { compressedFlag, compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
 import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { encodableError } from "../encodable-error.js";
+import { forbiddenInHttp2, logDroppedFields } from "../http2-forbidden-fields.js";
 import { isPromiseLike, type MaybePromise } from "../maybe-promise.js";
 import { peerAddress } from "../peer.js";
 import { currentTrace, runWithTrace } from "../trace-context.js";
@@ -206,16 +208,21 @@ class UnaryCall implements CallState {
     }
   }
 
+  /** "package.Service/Method", as the log lines name a call. */
+  get #rpc(): string {
+    const { method } = this.#route.spec;
+    return `${method.parent.typeName}/${method.name}`;
+  }
+
   #finish(response: UnaryResponse | undefined, error: unknown): void {
     (this.#stream as CallStream)[kUnaryCall] = undefined;
     this.context.end();
-    const { spec } = this.#route;
     if (error !== undefined && this.request === undefined) {
       // Refused before reaching the interceptors (bad framing, encoding or
       // timeout; expired deadline), so the logging interceptor never saw it.
       const err = ConnectError.from(error);
       this.#options.logger.warn(
-        { rpc: `${spec.method.parent.typeName}/${spec.method.name}`, code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) },
+        { rpc: this.#rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) },
         "rpc refused",
       );
     }
@@ -243,13 +250,14 @@ class UnaryCall implements CallState {
   }
 
   // Headers (and trailers) as connect writes them: its defaults first, then
-  // what the handler or interceptors set.
+  // what the handler or interceptors set, less what HTTP/2 forbids.
   #respond(response: UnaryResponse | undefined, body: Uint8Array | undefined, error: unknown): void {
     const head: OutgoingHttpHeaders = { ":status": 200, "content-type": contentTypeProto };
     const compression = this.#compression.response;
     if (compression !== null) {
       head["grpc-encoding"] = compression.name;
     }
+    let dropped: string[] | undefined;
     // An interceptor may answer with headers of its own (a spread copy of
     // ours has none: the call's stand in); otherwise only read the call's if a
     // handler created them.
@@ -257,7 +265,7 @@ class UnaryCall implements CallState {
     const { context } = this;
     const responseHeader = (foreign?.header as Headers | undefined) ?? (context.hasResponseHeader ? context.responseHeader : undefined);
     if (responseHeader !== undefined) {
-      Object.assign(head, nodeHeaders(responseHeader));
+      dropped = copyHeaders(responseHeader, head, dropped);
     }
     const responseTrailer = (foreign?.trailer as Headers | undefined) ?? (context.hasResponseTrailer ? context.responseTrailer : undefined);
     let trailer: OutgoingHttpHeaders;
@@ -267,9 +275,13 @@ class UnaryCall implements CallState {
       const t = new Headers({ "grpc-status": "0" });
       responseTrailer?.forEach((value, key) => t.set(key, value));
       if (error !== undefined) {
-        setTrailerStatus(t, error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal, undefined, undefined, error));
+        const sendable = encodableError(error, this.#options.logger, this.#rpc);
+        setTrailerStatus(t, sendable instanceof ConnectError ? sendable : new ConnectError("internal error", Code.Internal, undefined, undefined, error));
       }
-      trailer = nodeHeaders(t);
+      dropped = copyHeaders(t, (trailer = {}), dropped);
+    }
+    if (dropped !== undefined) {
+      logDroppedFields(this.#options.logger, this.#rpc, dropped);
     }
     const stream = this.#stream as CallStream;
     try {
@@ -277,8 +289,14 @@ class UnaryCall implements CallState {
       stream.respond(head, { waitForTrailers: true });
       stream.on("wantTrailers", sendTrailer); // (emitted once per stream)
       stream.end(error === undefined ? body : undefined);
-    } catch {
-      // The stream closed between our check and the write: nobody to answer.
+    } catch (e) {
+      if (!stream.destroyed && !stream.closed) {
+        // Not the race with the caller's reset: the call cannot be answered,
+        // so end its stream rather than leave the caller waiting.
+        this.#options.logger.error({ err: e }, "could not write a response: resetting the stream");
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      }
+      // Otherwise the stream closed between our check and the write: nobody to answer.
     }
   }
 }
@@ -286,12 +304,17 @@ class UnaryCall implements CallState {
 // node copies the trailers it is given: one object serves every call.
 const okTrailer: OutgoingHttpHeaders = Object.freeze({ "grpc-status": "0" });
 
-function nodeHeaders(headers: Headers): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+// Into node's form. Fields node would throw on are left out and their names
+// added to `dropped` (made when there is a first one), which is returned.
+function copyHeaders(headers: Headers, out: OutgoingHttpHeaders, dropped: string[] | undefined): string[] | undefined {
   headers.forEach((value, key) => {
-    out[key] = value;
+    if (forbiddenInHttp2(key, value)) {
+      (dropped ??= []).push(key);
+    } else {
+      out[key] = value;
+    }
   });
-  return out;
+  return dropped;
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | null {

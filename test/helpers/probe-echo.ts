@@ -1,5 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Int32ValueSchema } from "@bufbuild/protobuf/wkt";
 import { EchoReplySchema, type Echo } from "../../gen/echo_pb.js";
 import { kPeer, kServedBy } from "../../src/peer.js";
 
@@ -28,6 +29,22 @@ export function probeEcho(records: ProbeRecord[]): ServiceImpl<typeof Echo> {
           throw new ConnectError("precondition failed: ünïcode, 100% sure", Code.FailedPrecondition, { "x-error-meta": "m1" }, [
             { desc: EchoReplySchema, value: { message: "detail" } },
           ]);
+        case "unencodable-error":
+          // Mistakes a handler can make that only show when the status is
+          // encoded: a message cut inside a surrogate pair, a detail whose
+          // value does not fit its schema (next to one that does).
+          throw new ConnectError("cut in an emoji: \uD83D", Code.FailedPrecondition, { "x-error-meta": "m1" }, [
+            { desc: EchoReplySchema, value: { message: "kept" } },
+            { desc: Int32ValueSchema, value: { value: "not a number" as unknown as number } },
+          ]);
+        case "forbidden-fields":
+          for (const fields of [ctx.responseHeader, ctx.responseTrailer]) {
+            for (const name of forbiddenInHttp2) fields.set(name, "x");
+            fields.set("x-kept", "k");
+          }
+          return { message: "with fields HTTP/2 forbids" };
+        case "forbidden-fields-in-error":
+          throw new ConnectError("metadata HTTP/2 forbids", Code.Aborted, { connection: "close", upgrade: "h2c", "x-kept": "k" });
         case "throw":
           throw new Error("a handler bug");
         case "headers":
@@ -51,6 +68,9 @@ export function probeEcho(records: ProbeRecord[]): ServiceImpl<typeof Echo> {
     },
   };
 }
+
+/** Connection-specific fields (RFC 9113 8.2.2), which node refuses to write. */
+export const forbiddenInHttp2 = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"];
 
 function describeContext(ctx: HandlerContext): string {
   const headers: string[] = [];

@@ -1,0 +1,28 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { encodableError } from "../encodable-error.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * Applies encodableError to every error a call ends with, thrown or ending
+ * its response stream; outermost, so that nothing after it adds an error.
+ */
+export function encodableErrorsInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    let res;
+    try {
+      res = await next(req);
+    } catch (e) {
+      throw encodableError(e, logger, rpc);
+    }
+    return res.stream ? { ...res, message: encodableStreamEnd(res.message, logger, rpc) } : res;
+  };
+}
+
+async function* encodableStreamEnd<T>(messages: AsyncIterable<T>, logger: Logger, rpc: string): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (e) {
+    throw encodableError(e, logger, rpc);
+  }
+}

@@ -1,0 +1,100 @@
+import { strict as assert } from "node:assert";
+import { after, before, describe, it } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Int32ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createServiceImplSpec } from "@connectrpc/connect";
+import { Users } from "../gen/users_pb.js";
+import { GetUsersRequestSchema } from "../gen/users_types_pb.js";
+import { pino } from "pino";
+import { createHealthStatus, services } from "../src/routes.js";
+import { startServer, type RunningServer } from "../src/server.js";
+import { PluginHost } from "../src/tyk/plugin-host.js";
+import { PluginRegistry } from "../src/tyk/registry.js";
+import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import { grpcFrame, rawGrpcCall, type RawResponse } from "./helpers/raw-http2.js";
+
+// Some answers only fail when they are written: a status whose message or
+// details do not encode, fields HTTP/2 forbids. Written by connect or by
+// node after the handler has returned, such a failure used to hang the call
+// (connect's path) or take the process down (node's trailers event). Here,
+// on connect's path (gRPC with JSON, the Connect protocol, a server stream;
+// the fast path has the same cases in fast-path-differential), each must
+// still end its call with a status.
+
+describe("answers that do not encode as they are", () => {
+  const lines: Record<string, unknown>[] = [];
+  let server: RunningServer;
+  let url: string;
+  before(async () => {
+    const logger = pino({ level: "info", base: undefined }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const plugins = new PluginHost(new PluginRegistry(), { logger, timeoutMs: 5000 });
+    const real = services({ logger, health: createHealthStatus(), userStore: new MemoryUserStore(), plugins });
+    // Users whose handlers fail the ways a handler can: a message cut
+    // inside a surrogate pair, a detail that does not fit its schema,
+    // metadata and trailers HTTP/2 forbids; GetUsers after sending a user.
+    const failure = () =>
+      new ConnectError("cut in an emoji: \uD83D", Code.FailedPrecondition, { connection: "close", "x-kept": "k" }, [
+        { desc: Int32ValueSchema, value: { value: "x" as unknown as number } },
+      ]);
+    const failingUsers = createServiceImplSpec<typeof Users>(Users, {
+      createUser() {
+        throw failure();
+      },
+      async *getUsers(_req, ctx) {
+        yield { user: { username: "ann", userId: 1 } };
+        ctx.responseTrailer.set("upgrade", "h2c");
+        throw failure();
+      },
+    });
+    server = await startServer({
+      listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }],
+      services: real.map((s) => (s.service.typeName === Users.typeName ? failingUsers : s)),
+      logger,
+      maxMessageBytes: 4096,
+      acceptEmptyAuthority: true,
+      fastPath: true,
+    });
+    const address = server.addresses[0]!;
+    url = `http://127.0.0.1:${address.kind === "tcp" ? address.port : 0}`;
+  });
+  after(() => server.drain(1000));
+
+  it("a unary call over gRPC with the JSON codec: its status, repaired, and the metadata that is allowed", async () => {
+    const res = await answered(rawGrpcCall(url, "/Users/CreateUser", grpcFrame(Buffer.from('{"username":"ann"}')), { "content-type": "application/grpc+json" }));
+    assert.equal(res.trailers["grpc-status"], String(Code.FailedPrecondition));
+    assert.equal(decodeURIComponent(String(res.trailers["grpc-message"])), "cut in an emoji: \uFFFD");
+    assert.equal(res.trailers["grpc-status-details-bin"], undefined, "its only detail did not encode");
+    assert.equal(res.trailers["x-kept"], "k");
+    assert.equal(res.trailers["connection"], undefined);
+    assert.ok(lines.some((l) => l["rpc"] === "Users/CreateUser" && l["droppedDetails"] === 1 && l["messageRepaired"] === true));
+  });
+
+  it("the same call over the Connect protocol: its error as JSON", async () => {
+    const res = await answered(rawGrpcCall(url, "/Users/CreateUser", Buffer.from('{"username":"ann"}'), { "content-type": "application/json" }));
+    assert.equal(res.headers[":status"], 400);
+    const error = JSON.parse(res.body.toString()) as { code: string; message: string; details?: unknown[] };
+    assert.deepEqual(error, { code: "failed_precondition", message: "cut in an emoji: \uFFFD" });
+  });
+
+  it("a server stream that fails that way ends with its status after the messages it sent", async () => {
+    const body = grpcFrame(toBinary(GetUsersRequestSchema, create(GetUsersRequestSchema)));
+    const res = await answered(rawGrpcCall(url, "/Users/GetUsers", body));
+    assert.equal(res.headers[":status"], 200);
+    assert.ok(res.body.length > 5 && res.body.readUInt32BE(1) === res.body.length - 5, "the one user, whole");
+    assert.equal(res.trailers["grpc-status"], String(Code.FailedPrecondition));
+    assert.equal(decodeURIComponent(String(res.trailers["grpc-message"])), "cut in an emoji: \uFFFD");
+    assert.equal(res.trailers["grpc-status-details-bin"], undefined, "its only detail did not encode");
+    assert.equal(res.trailers["upgrade"], undefined);
+    assert.equal(res.trailers["connection"], undefined);
+    assert.equal(res.trailers["x-kept"], "k");
+    assert.ok(lines.some((l) => String(l["msg"]).startsWith("response fields HTTP/2 forbids") && JSON.stringify(l["dropped"]) === '["connection","upgrade"]' && l["rpc"] === "Users/GetUsers"));
+    assert.ok(lines.some((l) => l["rpc"] === "Users/GetUsers" && l["droppedDetails"] === 1));
+  });
+});
+
+/** The call's answer, or a failure if there is none within 5 s (the bug was a call never answered). */
+function answered(call: Promise<RawResponse>): Promise<RawResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("no answer within 5 s")), 5000)));
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+}

@@ -52,21 +52,24 @@ export function superviseSession(session: http2.ServerHttp2Session, limits: Conn
   let unanswered: NodeJS.Timeout | undefined;
   if (limits.idleTimeoutMs > 0) {
     let open = 0;
-    const arm = () => {
-      idle = setTimeout(() => {
+    // One timer per session, restarted each time its last open call ends; if
+    // it fires while a call is open, the next end restarts it. (A new timer at
+    // every such moment was most of this bookkeeping's cost under load.)
+    const timer = setTimeout(() => {
+      if (open === 0) {
         logger.debug({ peer, idleTimeoutMs: limits.idleTimeoutMs }, "idle connection: closing it");
         session.close();
-      }, limits.idleTimeoutMs).unref();
-    };
+      }
+    }, limits.idleTimeoutMs).unref();
+    idle = timer;
     // One listener function per session, not a closure per stream: this runs for every call.
     const streamClosed = () => {
-      if (--open === 0 && !session.closed) arm();
+      if (--open === 0 && !session.closed) timer.refresh();
     };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      if (open++ === 0) clearTimeout(idle);
+      open++;
       stream.on("close", streamClosed);
     });
-    arm();
   }
   if (limits.keepaliveIntervalMs > 0) {
     pinger = setInterval(() => {

@@ -53,8 +53,8 @@ export function superviseSession(session: http2.ServerHttp2Session, limits: Conn
   if (limits.idleTimeoutMs > 0) {
     let open = 0;
     // One timer per session, restarted each time its last open call ends; if
-    // it fires while a call is open, the next end restarts it. (A new timer at
-    // every such moment was most of this bookkeeping's cost under load.)
+    // it fires while a call is open, the next end restarts it. (Not a new
+    // timer at each such moment: under load that is many times a second.)
     const timer = setTimeout(() => {
       if (open === 0) {
         logger.debug({ peer, idleTimeoutMs: limits.idleTimeoutMs }, "idle connection: closing it");

@@ -1,4 +1,4 @@
-import type { Interceptor } from "@connectrpc/connect";
+import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { encodableError } from "../encodable-error.js";
 import type { Logger } from "../logger.js";
 
@@ -8,21 +8,25 @@ import type { Logger } from "../logger.js";
  */
 export function encodableErrorsInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
-    const rpc = `${req.service.typeName}/${req.method.name}`;
     let res;
     try {
       res = await next(req);
     } catch (e) {
-      throw encodableError(e, logger, rpc);
+      throw encodableError(e, logger, rpcName(req));
     }
-    return res.stream ? { ...res, message: encodableStreamEnd(res.message, logger, rpc) } : res;
+    return res.stream ? { ...res, message: encodableStreamEnd(res.message, logger, req) } : res;
   };
 }
 
-async function* encodableStreamEnd<T>(messages: AsyncIterable<T>, logger: Logger, rpc: string): AsyncIterable<T> {
+async function* encodableStreamEnd<T>(messages: AsyncIterable<T>, logger: Logger, req: UnaryRequest | StreamRequest): AsyncIterable<T> {
   try {
     yield* messages;
   } catch (e) {
-    throw encodableError(e, logger, rpc);
+    throw encodableError(e, logger, rpcName(req));
   }
+}
+
+// Built only when there is an error to log.
+function rpcName(req: UnaryRequest | StreamRequest): string {
+  return `${req.service.typeName}/${req.method.name}`;
 }

@@ -10,7 +10,7 @@ import type { Logger } from "./logger.js";
 // line, before node sees them.
 
 /** Whether node (and HTTP/2) refuses this response field: node's own rule. */
-export function forbiddenInHttp2(name: string, value: unknown): boolean {
+function forbiddenInHttp2(name: string, value: unknown): boolean {
   switch (name) {
     case "connection":
     case "keep-alive":
@@ -26,11 +26,25 @@ export function forbiddenInHttp2(name: string, value: unknown): boolean {
   }
 }
 
-/** Logs the fields of one response that were dropped (rpc: "package.Service/Method"); nothing when none were. */
-export function logDroppedFields(logger: Logger, rpc: string, dropped: readonly string[]): void {
-  if (dropped.length > 0) {
-    logger.warn({ rpc, dropped }, "response fields HTTP/2 forbids were set: dropped");
+/**
+ * Copies response fields (a web Headers or a node headers object's
+ * entries) into `out`, in node's form, leaving out those HTTP/2 forbids:
+ * their names go to `dropped`, made at the first one and returned.
+ */
+export function copyAllowedFields<V>(fields: Iterable<[string, V]>, out: Record<string, V>, dropped?: string[]): string[] | undefined {
+  for (const [name, value] of fields) {
+    if (forbiddenInHttp2(name.toLowerCase(), value)) {
+      (dropped ??= []).push(name);
+    } else {
+      out[name] = value;
+    }
   }
+  return dropped;
+}
+
+/** Logs the fields of one response that were dropped (rpc: "package.Service/Method"). */
+export function logDroppedFields(logger: Logger, rpc: string, dropped: readonly string[]): void {
+  logger.warn({ rpc, dropped }, "response fields HTTP/2 forbids were set: dropped");
 }
 
 /**
@@ -55,12 +69,13 @@ export function http2CompatResponse(logger: Logger) {
     }
 
     #allowed(headers: http2.OutgoingHttpHeaders): http2.OutgoingHttpHeaders {
-      const dropped = Object.keys(headers).filter((name) => forbiddenInHttp2(name.toLowerCase(), headers[name]));
-      if (dropped.length === 0) {
+      const allowed: http2.OutgoingHttpHeaders = {};
+      const dropped = copyAllowedFields(Object.entries(headers), allowed);
+      if (dropped === undefined) {
         return headers;
       }
       logDroppedFields(logger, this.req.url.slice(1).split("?")[0]!, dropped);
-      return Object.fromEntries(Object.entries(headers).filter(([name]) => !dropped.includes(name)));
+      return allowed;
     }
   };
 }

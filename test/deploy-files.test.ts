@@ -7,6 +7,7 @@ import { parseConfig, type Config } from "../src/config.js";
 import { formatListenAddress } from "../src/listen-address.js";
 import { createLogger } from "../src/logger.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
+import { productionNodeArgs } from "./bench/production.js";
 import { repoPath } from "./helpers/paths.js";
 
 // Dockerfile, compose and Kubernetes files cannot run on this machine, so
@@ -100,6 +101,18 @@ describe("deployment files", () => {
     assert.ok(registry.has("auth", classic.custom_middleware.auth_check.name));
     const published = (plugins.ports as string[]).map((p) => Number(p.split(":")[1]));
     assert.ok(published.every((p) => image.httpListen.some((a) => port(formatListenAddress(a)) === p)), "published plugin ports are served");
+  });
+
+  it("node runs with the same production options everywhere: pnpm serve and start, the image, Kubernetes", () => {
+    // Each of these places spells the options out; the benchmark takes them from `serve`.
+    const nodeOptions = (command: readonly string[]) => command.slice(1, command.indexOf("dist/src/main.js"));
+    const scripts = (JSON.parse(text("package.json")) as { scripts: Record<string, string> }).scripts;
+    const serve = productionNodeArgs();
+    assert.ok(serve.length > 0);
+    assert.deepEqual(nodeOptions(scripts["start"]!.split(" && ").at(-1)!.split(" ")), serve, "pnpm start");
+    assert.deepEqual(nodeOptions(JSON.parse(dockerfile().filter((s) => s.op === "CMD").at(-1)!.args) as string[]), serve, "Dockerfile CMD");
+    const container = parseAllDocuments(text("config/k8s/plugins.yaml")).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === "Deployment")!.spec.template.spec.containers[0];
+    assert.deepEqual(nodeOptions(container.args as string[]), serve, "Kubernetes args");
   });
 
   it("Kubernetes: gRPC probes on the served port, requests, drain within the termination grace, Services and a headless Service", () => {

@@ -4,9 +4,10 @@ import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
 import { compressedFlag, compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
 import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { encodableError } from "../encodable-error.js";
-import { forbiddenInHttp2, logDroppedFields } from "../http2-forbidden-fields.js";
+import { copyAllowedFields, logDroppedFields } from "../http2-forbidden-fields.js";
 import { isPromiseLike, type MaybePromise } from "../maybe-promise.js";
 import { peerAddress } from "../peer.js";
+import { rpcName } from "../rpc-name.js";
 import { currentTrace, runWithTrace } from "../trace-context.js";
 import { FastCallContext } from "./call-context.js";
 import { UnaryEnvelopes } from "./envelope-reader.js";
@@ -208,12 +209,6 @@ class UnaryCall implements CallState {
     }
   }
 
-  /** "package.Service/Method", as the log lines name a call. */
-  get #rpc(): string {
-    const { method } = this.#route.spec;
-    return `${method.parent.typeName}/${method.name}`;
-  }
-
   #finish(response: UnaryResponse | undefined, error: unknown): void {
     (this.#stream as CallStream)[kUnaryCall] = undefined;
     this.context.end();
@@ -222,7 +217,7 @@ class UnaryCall implements CallState {
       // timeout; expired deadline), so the logging interceptor never saw it.
       const err = ConnectError.from(error);
       this.#options.logger.warn(
-        { rpc: this.#rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) },
+        { rpc: rpcName(this.#route.spec.method), code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) },
         "rpc refused",
       );
     }
@@ -265,7 +260,7 @@ class UnaryCall implements CallState {
     const { context } = this;
     const responseHeader = (foreign?.header as Headers | undefined) ?? (context.hasResponseHeader ? context.responseHeader : undefined);
     if (responseHeader !== undefined) {
-      dropped = copyHeaders(responseHeader, head, dropped);
+      dropped = copyAllowedFields(responseHeader, head, dropped);
     }
     const responseTrailer = (foreign?.trailer as Headers | undefined) ?? (context.hasResponseTrailer ? context.responseTrailer : undefined);
     let trailer: OutgoingHttpHeaders;
@@ -275,13 +270,13 @@ class UnaryCall implements CallState {
       const t = new Headers({ "grpc-status": "0" });
       responseTrailer?.forEach((value, key) => t.set(key, value));
       if (error !== undefined) {
-        const sendable = encodableError(error, this.#options.logger, this.#rpc);
+        const sendable = encodableError(error, this.#options.logger, rpcName(this.#route.spec.method));
         setTrailerStatus(t, sendable instanceof ConnectError ? sendable : new ConnectError("internal error", Code.Internal, undefined, undefined, error));
       }
-      dropped = copyHeaders(t, (trailer = {}), dropped);
+      dropped = copyAllowedFields(t, (trailer = {}), dropped);
     }
     if (dropped !== undefined) {
-      logDroppedFields(this.#options.logger, this.#rpc, dropped);
+      logDroppedFields(this.#options.logger, rpcName(this.#route.spec.method), dropped);
     }
     const stream = this.#stream as CallStream;
     try {
@@ -303,19 +298,6 @@ class UnaryCall implements CallState {
 
 // node copies the trailers it is given: one object serves every call.
 const okTrailer: OutgoingHttpHeaders = Object.freeze({ "grpc-status": "0" });
-
-// Into node's form. Fields node would throw on are left out and their names
-// added to `dropped` (made when there is a first one), which is returned.
-function copyHeaders(headers: Headers, out: OutgoingHttpHeaders, dropped: string[] | undefined): string[] | undefined {
-  headers.forEach((value, key) => {
-    if (forbiddenInHttp2(key, value)) {
-      (dropped ??= []).push(key);
-    } else {
-      out[key] = value;
-    }
-  });
-  return dropped;
-}
 
 function header(headers: IncomingHttpHeaders, name: string): string | null {
   const value = headers[name];

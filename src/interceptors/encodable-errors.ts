@@ -1,6 +1,7 @@
-import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
+import type { Interceptor } from "@connectrpc/connect";
 import { encodableError } from "../encodable-error.js";
 import type { Logger } from "../logger.js";
+import { rpcName } from "../rpc-name.js";
 
 /**
  * Applies encodableError to every error a call ends with, thrown or ending
@@ -12,21 +13,16 @@ export function encodableErrorsInterceptor(logger: Logger): Interceptor {
     try {
       res = await next(req);
     } catch (e) {
-      throw encodableError(e, logger, rpcName(req));
+      throw encodableError(e, logger, rpcName(req.method));
     }
-    return res.stream ? { ...res, message: encodableStreamEnd(res.message, logger, req) } : res;
+    return res.stream ? { ...res, message: encodableStreamEnd(res.message, logger, rpcName(req.method)) } : res;
   };
 }
 
-async function* encodableStreamEnd<T>(messages: AsyncIterable<T>, logger: Logger, req: UnaryRequest | StreamRequest): AsyncIterable<T> {
+async function* encodableStreamEnd<T>(messages: AsyncIterable<T>, logger: Logger, rpc: string): AsyncIterable<T> {
   try {
     yield* messages;
   } catch (e) {
-    throw encodableError(e, logger, rpcName(req));
+    throw encodableError(e, logger, rpc);
   }
-}
-
-// Built only when there is an error to log.
-function rpcName(req: UnaryRequest | StreamRequest): string {
-  return `${req.service.typeName}/${req.method.name}`;
 }

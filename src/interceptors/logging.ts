@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { kServedBy, peerAddress } from "../peer.js";
+import { rpcName } from "../rpc-name.js";
 import { callEndInterceptor } from "./call-end.js";
 
 // Codes that describe the caller's request or the call's fate, not a fault
@@ -28,7 +29,7 @@ export function loggingInterceptor(logger: Logger): Interceptor {
     if (error === undefined && !logger.isLevelEnabled("debug")) {
       return; // the common case: nothing to build
     }
-    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const rpc = rpcName(req.method);
     const ms = Math.round((performance.now() - started) * 1000) / 1000;
     if (error === undefined) {
       logger.debug({ rpc, protocol: req.header.get("content-type"), via: req.contextValues.get(kServedBy), ms }, "rpc ok");

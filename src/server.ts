@@ -27,6 +27,8 @@ import { unknownMethod } from "./unknown-method.js";
 import { prepareSocketPath } from "./unix-socket.js";
 import { capDeadline, defaultLimits, http2Settings, superviseSession, type ConnectionLimits } from "./limits.js";
 import { createTlsListener, loadTls, type CertificateInfo, type TlsFiles } from "./tls.js";
+import { RepeatLimitedLog } from "./logging/repeated-lines.js";
+import { answerClientError, createRequestGuard, failHttp1, failHttp2 } from "./transport/request-guard.js";
 
 /** How to build and bind the server. */
 export interface ServerOptions {
@@ -115,7 +117,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const interceptors = [...unaryInterceptors, endStreamsOnAbort];
   const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
-  const refused = refusedCallLog(logger, callPeer);
+  // Lines a caller can cause once per request are rate-limited per kind.
+  const repeats = new RepeatLimitedLog(logger);
+  const guard = createRequestGuard(repeats);
+  const refused = refusedCallLog(repeats, callPeer);
   const handler = refused.wrap(connectNodeAdapter({
     routes: registerServices(options.services),
     readMaxBytes: options.maxMessageBytes,
@@ -138,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdownSignal: shutdown.signal,
         contextValues: (stream) => createContextValues().set(kPeer, peers.get(stream.session!)).set(kServedBy, "fast-path"),
         logger,
+        repeats,
       })
     : undefined;
   // node's compatibility layer (Http2ServerRequest/Response) for connect,
@@ -154,10 +160,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   };
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (!guard.http2(stream, headers, peers.get(stream.session!))) {
+      return;
+    }
     if (limits.maxDeadlineMs > 0) {
       capDeadline(headers, limits.maxDeadlineMs);
     }
-    runInTrace(headers, serveStream, stream, headers, flags, rawHeaders);
+    try {
+      runInTrace(headers, serveStream, stream, headers, flags, rawHeaders);
+    } catch (err) {
+      logger.error({ err, path: headers[":path"], peer: peers.get(stream.session!) }, "request handler failed");
+      failHttp2(stream);
+    }
   });
   const sessions = new Set<http2.ServerHttp2Session>();
   const peers = new WeakMap<http2.Http2Session, string | undefined>();
@@ -182,6 +196,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const http1Open = new Map<net.Socket, number>();
   const http1Server = (serve: (req: http.IncomingMessage, res: http.ServerResponse) => void) => {
     const server = http.createServer({ maxHeaderSize: limits.maxHeaderListBytes }, (req, res) => {
+      if (!guard.http1(req, res, peerOf(req.socket))) {
+        return;
+      }
       if (limits.maxDeadlineMs > 0) {
         capDeadline(req.headers, limits.maxDeadlineMs);
       }
@@ -195,10 +212,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         http1Open.set(socket, open);
         if (draining && open === 0) socket.end();
       });
-      runInTrace(req.headers, serve, req, res);
+      try {
+        runInTrace(req.headers, serve, req, res);
+      } catch (err) {
+        logger.error({ err, path: req.url, peer: peerOf(req.socket) }, "request handler failed");
+        failHttp1(res);
+      }
     });
     // No bytes in either direction for this long: the connection is closed.
     server.timeout = limits.idleTimeoutMs;
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => answerClientError(err, socket, repeats, peerOf(socket)));
     return (socket: net.Socket) => {
       logger.debug({ peer: peerOf(socket) }, "HTTP/1.1 connection accepted");
       http1Open.set(socket, 0);
@@ -332,6 +355,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         accepted.forEach((socket) => socket.destroy());
         await closed;
       }
+      repeats.flush();
       return { forced };
     },
   };

@@ -7,6 +7,7 @@ import { createContextValues, createServiceImplSpec, type Interceptor } from "@c
 import { compressionGzip } from "@connectrpc/connect-node";
 import { Echo, EchoReplySchema, EchoRequestSchema } from "../gen/echo_pb.js";
 import { createGrpcUnaryFastPath } from "../src/fast-path/grpc-unary.js";
+import { RepeatLimitedLog } from "../src/logging/repeated-lines.js";
 import { createLogger } from "../src/logger.js";
 import { kPeer } from "../src/peer.js";
 import { probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
@@ -45,6 +46,7 @@ describe("fast path with other interceptors", () => {
   let baseUrl = "";
   before(async () => {
     const shutdown = new AbortController();
+    const logger = createLogger({ level: "silent", format: "json" });
     const fastPath = createGrpcUnaryFastPath({
       services: [createServiceImplSpec<typeof Echo>(Echo, probeEcho(records))],
       interceptors: [rewrite, copyResponse, answer],
@@ -53,7 +55,8 @@ describe("fast path with other interceptors", () => {
       compressMinBytes: 1024,
       shutdownSignal: shutdown.signal,
       contextValues: () => createContextValues().set(kPeer, "test-peer"),
-      logger: createLogger({ level: "silent", format: "json" }),
+      logger,
+      repeats: new RepeatLimitedLog(logger),
     });
     server = http2.createServer();
     server.on("stream", (stream, headers) => {

@@ -4,6 +4,7 @@ import type { HandlerContext, Interceptor, ServiceImplSpec } from "@connectrpc/c
 import { createMethodSerializationLookup, type Compression } from "@connectrpc/connect/protocol";
 import { parseContentType } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../logger.js";
+import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
 import { keepWireBytes, receivedBytesToReply } from "../wire-bytes.js";
 import type { CallEnvironment } from "./call-context.js";
 import { serveUnaryCall, type UnaryRoute } from "./unary-call.js";
@@ -25,6 +26,8 @@ export interface GrpcUnaryFastPathOptions extends CallEnvironment {
   /** Responses smaller than this are never compressed (connect's default: 1024). */
   readonly compressMinBytes: number;
   readonly logger: Logger;
+  /** Where refusals are logged, rate-limited per kind. */
+  readonly repeats: RepeatLimitedLog;
 }
 
 /** Serves one stream if it is a unary gRPC call this path handles; false hands it to connect. */

@@ -216,10 +216,8 @@ class UnaryCall implements CallState {
       // Refused before reaching the interceptors (bad framing, encoding or
       // timeout; expired deadline), so the logging interceptor never saw it.
       const err = ConnectError.from(error);
-      this.#options.logger.warn(
-        { rpc: rpcName(this.#route.spec.method), code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) },
-        "rpc refused",
-      );
+      const rpc = rpcName(this.#route.spec.method);
+      this.#options.repeats.warn(`rpc refused|${rpc}|${err.code}`, { rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) }, "rpc refused");
     }
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) {

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import type { Logger } from "../logger.js";
+import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
 
 type NodeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
 type NodeRequest = Parameters<NodeHandler>[0];
@@ -33,15 +33,18 @@ export interface RefusedCallLog {
  * Logs, as "rpc refused", the requests connect-node answers without running
  * the interceptors, where the logging interceptor cannot see them: unknown
  * paths, a wrong content-type or method, undecodable or oversized
- * messages, bad compression or timeouts. The fast path logs its own.
+ * messages, bad compression or timeouts. The fast path logs its own. Lines
+ * are rate-limited per path and status (`repeats`).
  */
-export function refusedCallLog(logger: Logger, peerOf: (req: NodeRequest) => string | undefined): RefusedCallLog {
+export function refusedCallLog(repeats: RepeatLimitedLog, peerOf: (req: NodeRequest) => string | undefined): RefusedCallLog {
   const markers = new WeakMap<NodeRequest, Marker>();
   return {
     marker: (req) => markers.get(req),
     wrap: (handler) => (req, res) => {
       const marker: Marker = { reached: false };
       markers.set(req, marker);
+      // Now: once the request has ended, an HTTP/2 stream no longer knows its session.
+      const peer = peerOf(req);
       // A gRPC status after a body travels in trailers, which node does not let us read back.
       let trailers: OutgoingHttpHeaders | undefined;
       const addTrailers = res.addTrailers.bind(res);
@@ -53,7 +56,8 @@ export function refusedCallLog(logger: Logger, peerOf: (req: NodeRequest) => str
         if (marker.reached) return;
         const grpcStatus = res.getHeader("grpc-status") ?? trailers?.["grpc-status"];
         const grpcMessage = res.getHeader("grpc-message") ?? trailers?.["grpc-message"];
-        logger.warn(
+        repeats.warn(
+          `rpc refused|${req.url?.slice(0, 200)}|${res.statusCode}|${grpcStatus}`,
           {
             path: req.url,
             method: req.method,
@@ -61,7 +65,7 @@ export function refusedCallLog(logger: Logger, peerOf: (req: NodeRequest) => str
             httpStatus: res.statusCode,
             ...(grpcStatus !== undefined && { grpcStatus: Number(grpcStatus) }),
             ...(grpcMessage !== undefined && { message: percentDecoded(String(grpcMessage)) }),
-            peer: peerOf(req),
+            peer,
           },
           "rpc refused",
         );

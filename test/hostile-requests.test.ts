@@ -1,0 +1,103 @@
+import { strict as assert } from "node:assert";
+import * as http2 from "node:http2";
+import { describe, it } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { EchoRequestSchema } from "../gen/echo_pb.js";
+import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { rawHttp1 } from "./helpers/raw-http1.js";
+import { useServerProcess, type ServerProcess } from "./helpers/server-process.js";
+
+// Requests no well-behaved client sends, on every listener: each gets a
+// clear answer and a log line, and the server keeps serving everyone else.
+
+const echo = grpcFrame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "still here" })));
+
+async function stillServing(server: ServerProcess): Promise<void> {
+  assert.equal(server.child.exitCode, null, "the server is still running");
+  const res = await rawGrpcCall(server.baseUrl, "/echo.Echo/Reply", echo);
+  assert.equal(res.trailers["grpc-status"], "0");
+}
+
+const jsonEcho = (host: string, version = "1.1") =>
+  `POST /echo.Echo/Reply HTTP/${version}\r\n${host}connection: close\r\ncontent-type: application/json\r\ncontent-length: 17\r\n\r\n{"message":"h1"}\n`;
+
+/** One HTTP/2 request with exactly these pseudo-headers (node's client sends :authority as given). */
+function h2Request(baseUrl: string, headers: http2.OutgoingHttpHeaders, body: Uint8Array | string): Promise<{ status: number | undefined; text: string }> {
+  const session = http2.connect(baseUrl);
+  return new Promise((resolve, reject) => {
+    session.on("error", reject);
+    const req = session.request({ ":method": "POST", ...headers });
+    let status: number | undefined;
+    const chunks: Buffer[] = [];
+    req.on("response", (h) => (status = Number(h[":status"])));
+    req.on("data", (d: Buffer) => chunks.push(d));
+    req.on("error", reject);
+    req.on("close", () => {
+      session.close();
+      resolve({ status, text: Buffer.concat(chunks).toString() });
+    });
+    req.end(body);
+  });
+}
+
+describe("malformed request targets", () => {
+  const server = useServerProcess(["--http-listen", "127.0.0.1:0"]);
+  const listeners = () => [
+    ["--http-listen", server().httpBaseUrl!.slice("http://".length)],
+    ["the h2c port (HTTP/1.1)", server().address],
+  ] as const;
+
+  it("HTTP/1.1 `GET //[` (a target `new URL` rejects): 400 and a log line on both listeners; the server stays up", async () => {
+    for (const [name, address] of listeners()) {
+      const res = await rawHttp1(address, "GET //[ HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal(res.status, 400, `${name}: ${res.text}`);
+      await server().waitForLog((l) => l.msg === "bad request" && l["path"] === "//[" && l["reason"] === "malformed request target");
+      await stillServing(server());
+    }
+  });
+
+  it("HTTP/1.1 to an RPC path with a Host that is not an authority (`[`, `a:99999`): 400 and a log line", async () => {
+    for (const [name, address] of listeners()) {
+      for (const host of ["[", "a:99999"]) {
+        const res = await rawHttp1(address, jsonEcho(`Host: ${host}\r\n`));
+        assert.equal(res.status, 400, `${name}, Host ${host}: ${res.text}`);
+        await server().waitForLog((l) => l.msg === "bad request" && l["host"] === host && l["reason"] === "malformed authority");
+      }
+      await stillServing(server());
+    }
+  });
+
+  it("HTTP/1.0 without Host, and HTTP/1.1 with an empty Host, are served (the authority defaults to localhost)", async () => {
+    for (const [name, address] of listeners()) {
+      for (const request of [jsonEcho("", "1.0"), jsonEcho("Host:\r\n")]) {
+        const res = await rawHttp1(address, request);
+        assert.equal(res.status, 200, `${name}: ${res.text}`);
+        assert.match(res.text, /You said: h1/);
+      }
+    }
+  });
+
+  it("HTTP/2: a malformed :authority on the fast path and on connect's, and a path `//[`: 400 and a log line", async () => {
+    const cases = [
+      { ":authority": "[", ":path": "/echo.Echo/Reply", "content-type": "application/grpc", reason: "malformed authority" },
+      { ":authority": "[", ":path": "/echo.Echo/Reply", "content-type": "application/json", reason: "malformed authority" },
+      { ":authority": "999.1.1.1", ":path": "/echo.Echo/Reply", "content-type": "application/json", reason: "malformed authority" },
+      { ":authority": "localhost", ":path": "//[", "content-type": "application/json", reason: "malformed request target" },
+    ];
+    for (const { reason, ...headers } of cases) {
+      const res = await h2Request(server().baseUrl, headers, headers["content-type"] === "application/json" ? "{}" : echo);
+      assert.equal(res.status, 400, JSON.stringify(headers));
+      await server().waitForLog((l) => l.msg === "bad request" && l["protocol"] === "HTTP/2" && l["path"] === headers[":path"] && l["reason"] === reason);
+    }
+    await stillServing(server());
+  });
+
+  it("an HTTP/1.1 request node cannot parse: 400 and a log line (node's default writes none)", async () => {
+    for (const [name, address] of listeners()) {
+      const res = await rawHttp1(address, "GARBAGE\r\n\r\n");
+      assert.equal(res.status, 400, `${name}: ${res.text}`);
+    }
+    await server().waitForLog((l) => l.msg === "bad HTTP/1.1 request" && l["code"] === "HPE_INVALID_METHOD");
+    await stillServing(server());
+  });
+});

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
 import * as http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
@@ -13,7 +14,10 @@ import { startServer, type RunningServer } from "../src/server.js";
 import { PluginHost } from "../src/tyk/plugin-host.js";
 import { PluginRegistry } from "../src/tyk/registry.js";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import { HookType } from "../gen/coprocess_common_pb.js";
+import { ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { dispatchBody } from "./bench/payloads.js";
+import { requestObject } from "./helpers/tyk-gateway.js";
 import { forbiddenInHttp2, probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
 import { grpcFrame } from "./helpers/raw-http2.js";
 
@@ -158,7 +162,7 @@ interface Side {
   records: ProbeRecord[];
 }
 
-async function startSide(fastPath: boolean): Promise<Side> {
+async function startSide(fastPath: boolean, maxBytes = maxMessageBytes): Promise<Side> {
   const logger = createLogger({ level: "silent", format: "json" });
   const records: ProbeRecord[] = [];
   const plugins = new PluginHost(new PluginRegistry(), { logger, timeoutMs: 5000 });
@@ -169,7 +173,7 @@ async function startSide(fastPath: boolean): Promise<Side> {
     listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }],
     services: specs,
     logger,
-    maxMessageBytes,
+    maxMessageBytes: maxBytes,
     acceptEmptyAuthority: true,
     fastPath,
   });
@@ -179,7 +183,7 @@ async function startSide(fastPath: boolean): Promise<Side> {
   return { server, session, records };
 }
 
-function exchange(session: http2.ClientHttp2Session, c: Case): Promise<Observed> {
+function exchange(session: http2.ClientHttp2Session, c: Case, timeoutMs = 5000): Promise<Observed> {
   return new Promise((resolve, reject) => {
     const req = session.request({
       ":method": c.method ?? "POST",
@@ -195,11 +199,13 @@ function exchange(session: http2.ClientHttp2Session, c: Case): Promise<Observed>
     req.on("data", (d: Buffer) => chunks.push(d));
     req.on("error", () => undefined); // the reset code is what we compare
     req.on("close", () => {
-      observed.body = Buffer.concat(chunks).toString("hex");
+      const body = Buffer.concat(chunks);
+      // Large answers are compared by digest.
+      observed.body = body.length > 65536 ? `${body.length} bytes, sha256 ${createHash("sha256").update(body).digest("hex")}` : body.toString("hex");
       observed.rstCode = req.rstCode;
       resolve(observed);
     });
-    const timer = setTimeout(() => reject(new Error(`${c.name}: no answer within 5 s`)), 5000);
+    const timer = setTimeout(() => reject(new Error(`${c.name}: no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on("close", () => clearTimeout(timer));
     req.end(c.body);
     if (c.cancelAfterMs !== undefined) {
@@ -281,3 +287,56 @@ async function settle(condition: () => boolean): Promise<void> {
   }
   assert.ok(condition());
 }
+
+// Messages of many MiB arrive in hundreds of DATA frames: both paths must
+// assemble them in time linear in their size. Before, the fast path copied
+// everything received so far at every frame: a 16 MiB Echo took 4.7 s
+// against 0.38 s on connect's path, a 16 MiB Dispatch 12.8 s against 0.63 s.
+describe("fast path vs connect-node: large messages, same answers, no slower", () => {
+  const mib = 2 ** 20;
+  // Tyk sends the body twice (body and raw_body): an 8 MiB upload is a 16 MiB Object.
+  const upload = "x".repeat(8 * mib);
+  const large: Case[] = [
+    { name: "Echo of 16 MiB", body: echo("y".repeat(16 * mib)), expect: ok, fast: true },
+    {
+      name: "Dispatch of a 16 MiB Object (an 8 MiB body, sent twice)",
+      path: "/coprocess.Dispatcher/Dispatch",
+      body: grpcFrame(toBinary(ObjectSchema, requestObject(HookType.Pre, "anyHook", { method: "POST", url: "/upload", headers: {}, body: upload }))),
+      expect: ok,
+      fast: true,
+    },
+    { name: "gzip Echo of 16 MiB", headers: { "grpc-encoding": "gzip" }, body: frameWith(1, gzipSync(echoBytes("z".repeat(16 * mib)))), expect: ok, fast: true },
+  ];
+  let connect: Side;
+  let fast: Side;
+  before(async () => {
+    [connect, fast] = await Promise.all([startSide(false, 64 * mib), startSide(true, 64 * mib)]);
+  });
+  after(async () => {
+    for (const side of [connect, fast]) {
+      side.session.close();
+      await side.server.drain(1000);
+    }
+  });
+
+  for (const c of large) {
+    it(c.name, async (t) => {
+      const timed = async (side: Side) => {
+        const started = performance.now();
+        const observed = await exchange(side.session, c, 120_000);
+        return { observed, ms: performance.now() - started };
+      };
+      // Each side once to warm up, then timed alternately.
+      await timed(connect);
+      await timed(fast);
+      const a = await timed(connect);
+      const b = await timed(fast);
+      t.diagnostic(`fast path ${b.ms.toFixed(0)} ms, connect ${a.ms.toFixed(0)} ms`);
+      assert.deepEqual(b.observed, a.observed, "fast path answer differs from connect's");
+      assert.equal(statusOf(a.observed), "0");
+      assert.deepEqual(fast.records.at(-1)?.servedBy ?? "fast-path", "fast-path");
+      // Generous: the same time is expected; quadratic assembly was 12-20x.
+      assert.ok(b.ms < 2.5 * a.ms + 200, `fast path ${b.ms.toFixed(0)} ms, connect ${a.ms.toFixed(0)} ms`);
+    });
+  }
+});

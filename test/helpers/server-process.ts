@@ -63,7 +63,8 @@ export async function startServerProcess(args: readonly string[] = [], options: 
     { stdio: ["ignore", "pipe", "pipe", ...(options.memoryProbe ? ["ipc" as const] : [])], env: { ...process.env, HOST: "", PORT: "", LISTEN: "", DATABASE_URL: "" } },
   );
   running.add(child);
-  const exited = once(child, "exit").then(([code]) => {
+  // "close": the process has exited and its stdout has been read to the end.
+  const exited = once(child, "close").then(([code]) => {
     running.delete(child);
     return code as number | null;
   });

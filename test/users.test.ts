@@ -4,7 +4,7 @@ import { ConnectError, Code } from "@connectrpc/connect";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import { hashPassword, verifyPassword } from "../src/users/password.js";
 import { UsernameTakenError } from "../src/users/user-store.js";
-import { validateEmail, validateUsername } from "../src/users/validate.js";
+import { validateEmail, validatePassword, validateUsername } from "../src/users/validate.js";
 
 const invalid = (fn: () => unknown, message: RegExp) =>
   assert.throws(fn, (e) => e instanceof ConnectError && e.code === Code.InvalidArgument && message.test(e.rawMessage));
@@ -18,6 +18,15 @@ describe("users: validation, passwords, memory store", () => {
     invalid(() => validateUsername(" tom"), /whitespace/);
     invalid(() => validateUsername("x".repeat(129)), /at most 128/);
     invalid(() => validateUsername("to\nm"), /control/);
+    // Counted in code points: 128 emoji are 256 UTF-16 units and fit.
+    assert.equal(validateUsername("😀".repeat(128)).length, 256);
+    invalid(() => validateUsername("😀".repeat(129)), /at most 128/);
+    invalid(() => validateUsername(" ".repeat(10_000)), /at most 128/);
+  });
+
+  it("password: at most 1024 characters (scrypt reads all of it)", () => {
+    assert.equal(validatePassword("p".repeat(1024)).length, 1024);
+    invalid(() => validatePassword("p".repeat(1025)), /at most 1024/);
   });
 
   it("email: checked only for shape and length", () => {

@@ -1,8 +1,9 @@
 import type { JsonValue } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Dispatcher } from "../../gen/coprocess_object_pb.js";
 import type { Logger } from "../logger.js";
 import { logDispatchObject } from "../object-log.js";
+import { parseEventPayload } from "../tyk/events.js";
 import { maskEventJson } from "../tyk/mask.js";
 import type { PluginHost } from "../tyk/plugin-host.js";
 
@@ -37,11 +38,10 @@ export function createDispatcherService({ plugins, logger, logSecrets, logObject
     async dispatchEvent(event, ctx) {
       let parsed: JsonValue;
       try {
-        parsed = JSON.parse(event.payload) as JsonValue;
+        parsed = parseEventPayload(event.payload);
       } catch (e) {
-        const reason = e instanceof Error ? e.message : String(e);
-        logger.warn({ payloadBytes: event.payload.length, reason }, "event payload is not JSON");
-        throw new ConnectError(`event payload is not valid JSON: ${reason}`, Code.InvalidArgument);
+        logger.warn({ payloadBytes: event.payload.length, reason: ConnectError.from(e).rawMessage }, "event payload refused");
+        throw e;
       }
       logger.info({ event: logSecrets ? parsed : maskEventJson(parsed) }, "received event");
       await plugins.event(parsed, ctx);

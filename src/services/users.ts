@@ -5,21 +5,30 @@ import type { Logger } from "../logger.js";
 import { metadataForLog } from "../metadata.js";
 import { hashPassword } from "../users/password.js";
 import { UsernameTakenError, UserStoreUnavailableError, type StoredUser, type UserStore } from "../users/user-store.js";
-import { validateEmail, validateUsername } from "../users/validate.js";
+import { HashLimiter } from "../users/hash-limiter.js";
+import { maxUsernameLength, validateEmail, validatePassword, validateUsername } from "../users/validate.js";
 
 /**
  * The tutorials' Users service (`/Users/CreateUser`, `/Users/GetUsers`),
- * backed by a UserStore.
+ * backed by a UserStore. Password hashes run through `hashing`, which
+ * bounds how many run at once.
  */
-export function createUsersService(store: UserStore, logger: Logger): ServiceImpl<typeof Users> {
+export function createUsersService(store: UserStore, logger: Logger, hashing = new HashLimiter()): ServiceImpl<typeof Users> {
   return {
     async createUser(req, ctx) {
       // The tutorial server prints the call metadata; we log it, minus credentials.
       logger.info({ rpc: "Users/CreateUser", metadata: metadataForLog(ctx.requestHeader) }, "create user");
       const username = validateUsername(req.username);
       const email = req.email === "" ? undefined : validateEmail(req.email);
-      const passwordHash = req.password === "" ? undefined : await hashPassword(req.password);
+      const password = req.password === "" ? undefined : validatePassword(req.password);
       try {
+        // A taken name is refused before any hashing: a hash costs 16 MiB and
+        // tens of milliseconds of a pool thread. (The store's create still
+        // decides races between two calls for a free name.)
+        if ((await store.findByUsername(username)) !== undefined) {
+          throw new UsernameTakenError(username);
+        }
+        const passwordHash = password === undefined ? undefined : await hashing.run(ctx.signal, () => hashPassword(password));
         const user = await store.create({ username, ...(email && { email }), ...(passwordHash && { passwordHash }) });
         logger.info({ rpc: "Users/CreateUser", userId: user.id, username }, "user created");
         return { user: toUser(user) };
@@ -79,11 +88,16 @@ function checkRequested(req: GetUsersRequest): User[] {
 }
 
 function find(store: UserStore, want: User): Promise<StoredUser | undefined> {
-  return want.userId !== 0 ? store.findById(want.userId) : store.findByUsername(want.username);
+  if (want.userId !== 0) {
+    return store.findById(want.userId);
+  }
+  // A name no user can have is not looked up (it may be many MiB long).
+  return want.username.length > 2 * maxUsernameLength ? Promise.resolve(undefined) : store.findByUsername(want.username);
 }
 
 function describe(want: User): string {
-  return want.userId !== 0 ? `with user_id ${want.userId}` : `"${want.username}"`;
+  const name = want.username.length > 2 * maxUsernameLength ? `${want.username.slice(0, maxUsernameLength)}...` : want.username;
+  return want.userId !== 0 ? `with user_id ${want.userId}` : `"${name}"`;
 }
 
 // Stops a stream as soon as the client cancelled or the deadline passed,

@@ -82,19 +82,30 @@ export function maskObjectJson(out: ObjectJson): ObjectJson {
   return out;
 }
 
+// Event Meta fields that carry a credential besides credential-like names
+// (`Token`, ...): the key (`Key`) and the request it came with.
+const eventSecrets = new Set(["Key", "OriginatingRequest"]);
+const isEventSecret = (key: string) => eventSecrets.has(key) || isSensitiveKey(key);
+
 /**
- * A copy of a parsed event payload with the key (`message.Meta.Key`) and the
- * originating request (which holds its headers) replaced by "[redacted]".
+ * A parsed event payload with the credentials in `message.Meta` (the key,
+ * a token, the originating request, which holds its headers) replaced by
+ * "[redacted]". Only the objects on the way to them are copied: the
+ * payload itself is left as it is, and nothing recurses into it.
  */
 export function maskEventJson(payload: JsonValue): JsonValue {
-  const out = structuredClone(payload);
-  const meta = (out as { message?: { Meta?: Record<string, JsonValue> } } | null)?.message?.Meta;
-  if (meta && typeof meta === "object") {
-    for (const key of ["Key", "OriginatingRequest"]) {
-      if (key in meta) {
-        meta[key] = redacted;
-      }
-    }
+  const message = record(record(payload)?.["message"]);
+  const meta = record(message?.["Meta"]);
+  if (meta === undefined || !Object.keys(meta).some(isEventSecret)) {
+    return payload;
   }
-  return out;
+  const masked: Record<string, JsonValue> = { ...meta };
+  for (const key of Object.keys(masked)) {
+    if (isEventSecret(key)) masked[key] = redacted;
+  }
+  return { ...record(payload), message: { ...message, Meta: masked } };
+}
+
+function record(value: JsonValue | undefined): Record<string, JsonValue> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? value : undefined;
 }

@@ -29,24 +29,36 @@ export async function rawGrpcCall(
   try {
     return await new Promise<RawResponse>((resolve, reject) => {
       session.on("error", reject);
-      const req = session.request({
-        ":method": "POST",
-        ":path": path,
-        "content-type": "application/grpc",
-        te: "trailers",
-        ...headers,
-      });
-      let responseHeaders: http2.IncomingHttpHeaders = {};
-      let trailers: http2.IncomingHttpHeaders = {};
-      const chunks: Buffer[] = [];
-      req.on("response", (h) => (responseHeaders = h));
-      req.on("trailers", (t) => (trailers = t));
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => resolve({ headers: responseHeaders, trailers, body: Buffer.concat(chunks) }));
-      req.on("error", reject);
-      req.end(body);
+      rawGrpcCallOn(session, path, body, headers).then(resolve, reject);
     });
   } finally {
     session.close();
   }
+}
+
+/** As rawGrpcCall, on a connection the caller keeps (many calls on one connection, as a gateway makes them). */
+export function rawGrpcCallOn(session: http2.ClientHttp2Session, path: string, body: Uint8Array, headers: http2.OutgoingHttpHeaders = {}): Promise<RawResponse> {
+  return new Promise<RawResponse>((resolve, reject) => {
+    const req = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    });
+    let responseHeaders: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on("response", (h) => (responseHeaders = h));
+    req.on("trailers", (t) => (trailers = t));
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve({ headers: responseHeaders, trailers, body: Buffer.concat(chunks) }));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The grpc-status of an answer (trailers, or headers of a trailers-only answer). */
+export function grpcStatusOf(res: RawResponse): string | undefined {
+  return (res.trailers["grpc-status"] ?? res.headers["grpc-status"]) as string | undefined;
 }

@@ -83,7 +83,8 @@ export async function startServerProcess(args: readonly string[] = [], options: 
     waiters.forEach((w) => w());
   });
 
-  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 5000) =>
+  // Generous: a loaded 2-core machine starts processes and writes lines slowly.
+  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 20_000) =>
     new Promise<LogLine>((resolve, reject) => {
       const check = () => {
         const found = lines.find(pred);
@@ -111,7 +112,8 @@ export async function startServerProcess(args: readonly string[] = [], options: 
       check();
     });
 
-  const listening = await waitForLog((l) => l.msg === "server listening");
+  // PGlite creating a new data directory before listening takes seconds on its own.
+  const listening = await waitForLog((l) => l.msg === "server listening", 60_000);
   const address = (listening.addresses as string[])[0]!;
   const tlsAddress = (listening.tlsAddresses as string[] | undefined)?.[0];
   const httpAddress = (listening.httpAddresses as string[] | undefined)?.[0];

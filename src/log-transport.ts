@@ -2,43 +2,37 @@ import { once } from "node:events";
 import { fromBinary } from "@bufbuild/protobuf";
 import { pino } from "pino";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { deferredObjectFields, objectLogJson } from "./object-log.js";
+import { deferredObjectMark, objectLogJson } from "./object-log.js";
 
 // pino transport (runs in pino's log thread): writes the JSON lines to
-// stdout, first replacing each deferred Object field (object-log.ts) by the
+// stdout, first replacing each marked Object (object-log.ts) by the
 // Object's proto3 JSON, so the event loop never builds it. Every other line
 // passes through as it came.
 
-// Both field names start with this (object-log.ts): lines without it are
-// passed on untouched.
-const common = `"${deferredObjectFields.masked}`;
-const maskedRest = `":"`;
-const unmaskedRest = `${deferredObjectFields.unmasked.slice(deferredObjectFields.masked.length)}":"`;
-
 /**
- * Hands `text` (complete lines) to `write` with each deferred Object field
- * replaced by the Object's JSON: the text between fields as slices, each
- * Object as its own piece, so that no copy of the whole text is made (pino
- * hands over everything logged since the last read, often hundreds of KB).
- * Returns false if a write did (the destination wants a drain).
+ * Hands `text` (complete lines) to `write` with each marked Object
+ * (object-log.ts: U+001F, "m" or "u", base64, U+001F) replaced by
+ * `"object":` and the Object's JSON, masked unless marked "u": the text
+ * between marks as slices, each Object as its own piece, so that no copy of
+ * the whole text is made (pino hands over everything logged since the last
+ * read, often hundreds of KB). Nothing else is ever taken for a mark: pino
+ * escapes that character wherever it writes a string. Returns false if a
+ * write did (the destination wants a drain).
  */
 export function expandDeferredObjects(text: string, write: (piece: string) => boolean): boolean {
   let ok = true;
   let from = 0;
-  let at = text.indexOf(common);
+  let at = text.indexOf(deferredObjectMark);
   while (at >= 0) {
-    const rest = at + common.length;
-    const mask = text.startsWith(maskedRest, rest);
-    const valueStart = mask ? rest + maskedRest.length : text.startsWith(unmaskedRest, rest) ? rest + unmaskedRest.length : -1;
-    if (valueStart >= 0) {
-      // (Base64 has no quotes or escapes. A value cut short by the end of the
-      // text is dropped all the same: its bytes must not reach the log.)
-      const quote = text.indexOf('"', valueStart);
-      const valueEnd = quote < 0 ? text.length : quote;
-      ok = write(`${text.slice(from, at)}"object":${objectJson(text.slice(valueStart, valueEnd), mask)}`) && ok;
-      from = Math.min(valueEnd + 1, text.length);
-    }
-    at = text.indexOf(common, Math.max(from, rest));
+    // (A mark without its end would run to the end of its line; its bytes
+    // are dropped all the same: they must not reach the log.)
+    const close = text.indexOf(deferredObjectMark, at + 1);
+    const lineEnd = text.indexOf("\n", at);
+    const valueEnd = close >= 0 && (lineEnd < 0 || close < lineEnd) ? close : lineEnd >= 0 ? lineEnd : text.length;
+    const unmasked = text.charCodeAt(at + 1) === 0x75; // "u"
+    ok = write(`${text.slice(from, at)}"object":${objectJson(text.slice(at + 2, valueEnd), !unmasked)}`) && ok;
+    from = valueEnd === close ? close + 1 : valueEnd;
+    at = text.indexOf(deferredObjectMark, from);
   }
   return from < text.length ? write(from === 0 ? text : text.slice(from)) && ok : ok;
 }

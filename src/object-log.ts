@@ -5,13 +5,28 @@ import { maskObjectJson } from "./tyk/mask.js";
 import { wireBytesOf } from "./wire-bytes.js";
 
 /**
- * Log fields that stand for an Object's proto3 JSON until the log thread
- * writes the line: the Object's protobuf bytes in base64, to be shown masked
- * or (with --log-secrets) as they are. log-transport.ts replaces such a
- * field by `"object":{...}` before the line leaves the process, so no line
- * is ever written with one.
+ * The text that stands for an Object's proto3 JSON in a line on its way to
+ * the log thread: the Object's protobuf bytes in base64, to be shown masked
+ * or (with --log-secrets) as they are, between two U+001F characters.
+ * log-transport.ts replaces it by `"object":{...}` before the line leaves
+ * the process. Why that character: pino escapes every control character in
+ * every string it writes (JSON has no other way to hold one), so no text a
+ * caller sent, however it is logged, can contain it raw; only this module
+ * writes it, into lines it logs itself. (A marker made of printable text,
+ * as before, could be sent in an event's payload and taken for one: a forged
+ * `object` in the log.)
  */
-export const deferredObjectFields = { masked: "coprocess.Object:base64", unmasked: "coprocess.Object:base64:unmasked" } as const;
+export const deferredObjectMark = "\u001f";
+
+/** The marked text for an Object's base64 (as spliceDeferredObject writes it). */
+export function markDeferredObject(base64: string, unmasked: boolean): string {
+  return `${deferredObjectMark}${unmasked ? "u" : "m"}${base64}${deferredObjectMark}`;
+}
+
+// The field pino writes as a placeholder, replaced as a whole (name and
+// value) by the marked base64.
+const placeholderField = "coprocess.Object:deferred";
+const placeholder = `"${placeholderField}":0`;
 
 // Set on loggers whose lines go through log-transport.ts.
 const kExpandsObjects = Symbol("expands deferred Objects");
@@ -21,32 +36,31 @@ export function markObjectExpanding(logger: Logger): void {
   (logger as Logger & { [kExpandsObjects]?: true })[kExpandsObjects] = true;
 }
 
-// The deferred field is logged with the placeholder value 0 and the base64
-// put in by spliceDeferredObject: pino checks a string value for characters
-// to escape with JSON.stringify, 1.1 µs for a 505-byte Object's base64,
-// which has none.
-const placeholders = { masked: `"${deferredObjectFields.masked}":0`, unmasked: `"${deferredObjectFields.unmasked}":0` };
+// The Object is logged as the placeholder field and its marked base64 put in
+// by spliceDeferredObject: pino checks a string value for characters to
+// escape with JSON.stringify, 1.1 µs for a 505-byte Object's base64, which
+// has none. (The line being written is the server's own "dispatch object"
+// line: its only other fields are the level, time, trace ids and message.)
 
-// The Object whose line pino is writing now.
-let pending: { readonly placeholder: string; readonly base64: string } | undefined;
+// The Object whose line pino is writing now, marked.
+let pending: string | undefined;
 
 /**
  * pino's streamWrite hook on loggers marked by markObjectExpanding: puts
- * the base64 of the Object being logged in place of its field's placeholder.
- * Other lines are returned as they are.
+ * the marked base64 of the Object being logged in place of its placeholder
+ * field. Other lines are returned as they are.
  */
 export function spliceDeferredObject(line: string): string {
   if (pending === undefined) {
     return line;
   }
-  const { placeholder, base64 } = pending;
+  const marked = pending;
   pending = undefined;
   const at = line.indexOf(placeholder);
   if (at < 0) {
     return line;
   }
-  const valueAt = at + placeholder.length - 1;
-  return `${line.slice(0, valueAt)}"${base64}"${line.slice(valueAt + 1)}`;
+  return `${line.slice(0, at)}${marked}${line.slice(at + placeholder.length)}`;
 }
 
 /**
@@ -60,12 +74,9 @@ export function spliceDeferredObject(line: string): string {
 export function logDispatchObject(logger: Logger, level: "info" | "debug", object: Object$, logSecrets: boolean): void {
   if ((logger as Logger & { [kExpandsObjects]?: true })[kExpandsObjects] === true) {
     const bytes = wireBytesOf(object) ?? toBinary(ObjectSchema, object);
-    pending = {
-      placeholder: logSecrets ? placeholders.unmasked : placeholders.masked,
-      base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"),
-    };
+    pending = markDeferredObject(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"), logSecrets);
     try {
-      logger[level]({ [logSecrets ? deferredObjectFields.unmasked : deferredObjectFields.masked]: 0 }, "dispatch object");
+      logger[level]({ [placeholderField]: 0 }, "dispatch object");
     } finally {
       pending = undefined; // (pino has written the line by now: it writes synchronously)
     }

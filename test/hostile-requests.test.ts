@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
+import { EventSchema, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
 import { rawHttp1 } from "./helpers/raw-http1.js";
 import { useServerProcess, type ServerProcess } from "./helpers/server-process.js";
@@ -99,5 +100,30 @@ describe("malformed request targets", () => {
     }
     await server().waitForLog((l) => l.msg === "bad HTTP/1.1 request" && l["code"] === "HPE_INVALID_METHOD");
     await stillServing(server());
+  });
+});
+
+describe("log integrity", () => {
+  const server = useServerProcess(["--log-level", "info"]);
+
+  it("caller data that looks like the server's deferred-Object field is logged as data: valid JSON, nothing decoded or unmasked", async () => {
+    // An Object whose Authorization a forged "unmasked" field would have written into the log.
+    const forged = Buffer.from(toBinary(ObjectSchema, create(ObjectSchema, { request: { headers: { Authorization: "SECRET-forged" } } }))).toString("base64");
+    const payload = JSON.stringify({
+      "coprocess.Object:base64": 'quote " inside',
+      "coprocess.Object:base64:unmasked": forged,
+      message: { Type: "AuthFailure", Meta: { Key: "k" } },
+      handler_name: "logEvent",
+    });
+    const res = await rawGrpcCall(server().baseUrl, "/coprocess.Dispatcher/DispatchEvent", grpcFrame(toBinary(EventSchema, create(EventSchema, { payload }))));
+    assert.equal(res.trailers["grpc-status"], "0");
+    const line = await server().waitForLog((l) => l.msg === "received event");
+    const event = line["event"] as Record<string, unknown>;
+    assert.equal(event["coprocess.Object:base64"], 'quote " inside');
+    assert.equal(event["coprocess.Object:base64:unmasked"], forged);
+    assert.equal("object" in line, false, "no Object was made of the caller's text");
+    await stillServing(server());
+    assert.deepEqual(server().lines.filter((l) => "raw" in l), [], "every line is JSON");
+    assert.ok(!server().stdout().includes("SECRET-forged"));
   });
 });

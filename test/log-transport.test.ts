@@ -5,7 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Dispatcher, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { SessionStateSchema } from "../gen/coprocess_session_state_pb.js";
-import { deferredObjectFields } from "../src/object-log.js";
+import { deferredObjectMark, markDeferredObject } from "../src/object-log.js";
 import { expandDeferredObjects as expandInto, LineExpander } from "../src/log-transport.js";
 import { maskObjectJson } from "../src/tyk/mask.js";
 import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
@@ -32,7 +32,7 @@ const line = (fields: string) => `{"level":30,"time":"2026-11-21T00:00:00.000Z",
 describe("log transport", () => {
   it("replaces a deferred Object by its masked proto3 JSON, in place", () => {
     const object = secretObject();
-    const out = expandDeferredObjects(line(`"traceId":"t1","${deferredObjectFields.masked}":"${base64(toBinary(ObjectSchema, object))}"`));
+    const out = expandDeferredObjects(line(`"traceId":"t1",${markDeferredObject(base64(toBinary(ObjectSchema, object)), false)}`));
     assert.equal(out, line(`"traceId":"t1","object":${JSON.stringify(maskObjectJson(toJson(ObjectSchema, object)))}`));
     assert.doesNotMatch(out, /SECRET/);
     assert.equal((JSON.parse(out) as { object: { request: { headers: Record<string, string> } } }).object.request.headers["Authorization"], "[redacted]");
@@ -40,13 +40,13 @@ describe("log transport", () => {
 
   it("the unmasked field (--log-secrets) shows the Object as it is", () => {
     const object = secretObject();
-    const out = expandDeferredObjects(line(`"${deferredObjectFields.unmasked}":"${base64(toBinary(ObjectSchema, object))}"`));
+    const out = expandDeferredObjects(line(`${markDeferredObject(base64(toBinary(ObjectSchema, object)), true)}`));
     assert.deepEqual((JSON.parse(out) as { object: unknown }).object, toJson(ObjectSchema, object));
     assert.match(out, /SECRET-hmac/);
   });
 
-  it("leaves other lines as they are, also one that mentions the field in a string", () => {
-    const other = `{"level":40,"msg":"a plugin wrote \\"${deferredObjectFields.masked}\\":\\"AAAA\\""}\n{"level":30,"msg":"hello"}\n`;
+  it("leaves other lines as they are, also ones whose text looks like a field the server logs (the old marker)", () => {
+    const other = `{"level":40,"msg":"a plugin wrote \\"coprocess.Object:base64\\":\\"AAAA\\""}\n{"level":30,"event":{"coprocess.Object:base64:unmasked":"CgA="},"msg":"received event"}\n`;
     assert.equal(expandDeferredObjects(other), other);
   });
 
@@ -54,9 +54,9 @@ describe("log transport", () => {
     const a = articleObject();
     const b = secretObject();
     const chunk = [
-      line(`"${deferredObjectFields.masked}":"${base64(toBinary(ObjectSchema, a))}"`),
+      line(`${markDeferredObject(base64(toBinary(ObjectSchema, a)), false)}`),
       `{"level":30,"msg":"dispatch"}\n`,
-      line(`"${deferredObjectFields.masked}":"${base64(toBinary(ObjectSchema, b))}"`),
+      line(`${markDeferredObject(base64(toBinary(ObjectSchema, b)), false)}`),
     ].join("");
     const lines = expandDeferredObjects(chunk).trimEnd().split("\n").map((l) => JSON.parse(l) as { object?: unknown; msg: string });
     assert.deepEqual(
@@ -69,17 +69,17 @@ describe("log transport", () => {
 
   it("bytes that are not an Object never reach the log: a note stands in for them", () => {
     const garbage = base64(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x53, 0x45, 0x43, 0x52, 0x45, 0x54]));
-    const out = expandDeferredObjects(line(`"${deferredObjectFields.masked}":"${garbage}"`));
+    const out = expandDeferredObjects(line(`${markDeferredObject(garbage, false)}`));
     const { object } = JSON.parse(out) as { object: string };
     assert.match(object, /^\[Object not shown: /);
     assert.ok(!out.includes(garbage));
     // A line cut short in the middle of the bytes (only ever at the very end) loses them too.
-    const cut = `{"level":30,"${deferredObjectFields.unmasked}":"${base64(toBinary(ObjectSchema, secretObject())).slice(0, 40)}`;
+    const cut = `{"level":30,${deferredObjectMark}u${base64(toBinary(ObjectSchema, secretObject())).slice(0, 40)}`;
     assert.ok(!expandDeferredObjects(cut).includes(cut.slice(-30)));
   });
 
   it("a line split across chunks is written whole, once its end has arrived", () => {
-    const text = line(`"${deferredObjectFields.masked}":"${base64(toBinary(ObjectSchema, articleObject()))}"`) + `{"level":30,"msg":"next"}\n`;
+    const text = line(`${markDeferredObject(base64(toBinary(ObjectSchema, articleObject())), false)}`) + `{"level":30,"msg":"next"}\n`;
     const whole = expandDeferredObjects(text);
     for (const cut of [1, 60, 100, text.length - 30, text.length - 1]) {
       const pieces: string[] = [];
@@ -109,7 +109,7 @@ describe("log transport", () => {
       const expected = structuredClone(articleObjectJson) as { request: { headers: Record<string, string> } };
       expected.request.headers["Authorization"] = "[redacted]";
       assert.deepEqual(dump.object, expected);
-      assert.ok(!server.stdout().includes(deferredObjectFields.masked));
+      assert.ok(!server.stdout().includes(deferredObjectMark));
     } finally {
       await server.stop();
     }

@@ -141,7 +141,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         acceptCompression,
         compressMinBytes: 1024, // connect's default
         shutdownSignal: shutdown.signal,
-        contextValues: (stream) => createContextValues().set(kPeer, peers.get(stream.session!)).set(kServedBy, "fast-path"),
+        contextValues: (session) => createContextValues().set(kPeer, session && peers.get(session)).set(kServedBy, "fast-path"),
         logger,
         repeats,
       })

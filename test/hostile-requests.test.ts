@@ -6,7 +6,8 @@ import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
 import { rawHttp1 } from "./helpers/raw-http1.js";
-import { useServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startServerProcess, useServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import * as net from "node:net";
 
 // Requests no well-behaved client sends, on every listener: each gets a
 // clear answer and a log line, and the server keeps serving everyone else.
@@ -37,7 +38,8 @@ function h2Request(baseUrl: string, headers: http2.OutgoingHttpHeaders, body: Ui
       session.close();
       resolve({ status, text: Buffer.concat(chunks).toString() });
     });
-    req.end(body);
+    if (body.length === 0) req.end();
+    else req.end(body);
   });
 }
 
@@ -125,5 +127,84 @@ describe("log integrity", () => {
     await stillServing(server());
     assert.deepEqual(server().lines.filter((l) => "raw" in l), [], "every line is JSON");
     assert.ok(!server().stdout().includes("SECRET-forged"));
+  });
+});
+
+describe("refusal lines", () => {
+  const server = useServerProcess(["--http-listen", "127.0.0.1:0"]);
+
+  /** Sends half of a message, then drops the connection. Returns the client's address. */
+  async function dropMidUpload(baseUrl: string, contentType: string): Promise<string> {
+    const session = http2.connect(baseUrl);
+    session.on("error", () => undefined);
+    await new Promise((r) => session.once("connect", r));
+    const local = `127.0.0.1:${(session.socket as net.Socket).localPort}`;
+    const req = session.request({ ":method": "POST", ":path": "/echo.Echo/Reply", "content-type": contentType });
+    req.on("error", () => undefined);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(100_000, 1);
+    await new Promise<void>((r) => req.write(Buffer.concat([head, Buffer.alloc(1000, 0x41)]), () => r()));
+    await new Promise((r) => setTimeout(r, 200)); // the server has the first bytes
+    session.destroy();
+    return local;
+  }
+
+  it("a client that disconnects mid-upload is logged as CANCELED with its peer, on the fast path and connect's", async () => {
+    for (const contentType of ["application/grpc", "application/grpc-web"]) {
+      const peer = await dropMidUpload(server().baseUrl, contentType);
+      const line = await server().waitForLog((l) => l.msg === "rpc refused" && l["peer"] === peer);
+      assert.equal(line["code"], "Canceled", `${contentType}: ${JSON.stringify(line)}`);
+    }
+    // gRPC-Web over HTTP/1.1 on --http-listen.
+    const socket = net.connect(Number(server().httpBaseUrl!.split(":")[2]), "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    const peer = `127.0.0.1:${socket.localPort}`;
+    socket.write("POST /echo.Echo/Reply HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc-web\r\ncontent-length: 100005\r\n\r\n\0\0\x01\x86\xa0AAAA");
+    await new Promise((r) => setTimeout(r, 200));
+    socket.destroy();
+    const line = await server().waitForLog((l) => l.msg === "rpc refused" && l["peer"] === peer);
+    assert.equal(line["code"], "Canceled", JSON.stringify(line));
+  });
+
+  it("refusals on connect's path carry the peer: Connect and gRPC-Web over HTTP/2, gRPC-Web on --http-listen", async () => {
+    const h2 = await h2Request(server().baseUrl, { ":path": "/nope.Nope/Nothing", "content-type": "application/grpc-web" }, "");
+    assert.equal(h2.status, 200);
+    const connectGet = await h2Request(server().baseUrl, { ":method": "GET", ":path": "/echo.Echo/Reply", "content-type": "application/json" }, "");
+    assert.equal(connectGet.status, 405);
+    const web = await fetch(`${server().httpBaseUrl}/nope.Nope/Nothing`, { method: "POST", headers: { "content-type": "application/grpc-web" } });
+    assert.equal(web.headers.get("grpc-status"), "12");
+    for (const [path, method] of [["/nope.Nope/Nothing", "POST"], ["/echo.Echo/Reply", "GET"]]) {
+      const lines = await server().waitForLog((l) => l.msg === "rpc refused" && l["path"] === path && l["method"] === method);
+      assert.match(String(lines["peer"]), /^127\.0\.0\.1:\d+$/, JSON.stringify(lines));
+    }
+    assert.equal(server().lines.filter((l) => l.msg === "rpc refused" && l["path"] === "/nope.Nope/Nothing" && l["peer"] === undefined).length, 0);
+  });
+
+  it("the same refusal repeated 500 times: at most 20 lines, and a line with the count of the rest", async () => {
+    const noisy = await startServerProcess(["--log-level", "info"]);
+    try {
+      const session = http2.connect(noisy.baseUrl);
+      session.on("error", () => undefined);
+      // No message at all: UNIMPLEMENTED "missing input message", once per call.
+      const calls = Array.from({ length: 500 }, () =>
+        new Promise<void>((resolve) => {
+          const req = session.request({ ":method": "POST", ":path": "/echo.Echo/Reply", "content-type": "application/grpc", te: "trailers" });
+          req.on("error", () => resolve());
+          req.on("close", () => resolve());
+          req.resume();
+          req.end();
+        }),
+      );
+      await Promise.all(calls);
+      session.close();
+      const missing = (l: Record<string, unknown>) => l["msg"] === "rpc refused" && /missing input message/.test(String(l["message"]));
+      await noisy.waitForLog((l) => missing(l) && noisy.lines.filter(missing).length >= 20);
+      assert.equal(await noisy.stop(), 0);
+      const lines = noisy.lines.filter(missing);
+      assert.ok(lines.length <= 21, `${lines.length} lines`);
+      assert.equal(lines.reduce((n, l) => n + (Number(l["repeated"]) || 1), 0), 500, "every refusal is accounted for");
+    } finally {
+      await noisy.stop();
+    }
   });
 });

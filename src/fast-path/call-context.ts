@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import { resetCodeError } from "./reset-code.js";
@@ -7,8 +7,8 @@ import { resetCodeError } from "./reset-code.js";
 export interface CallEnvironment {
   /** Aborted at the end of the shutdown grace period. */
   readonly shutdownSignal: AbortSignal;
-  /** The context values of a new call (the peer address, for one). */
-  readonly contextValues: (stream: ServerHttp2Stream) => ContextValues;
+  /** The context values of a new call (the peer address, for one), from its connection. */
+  readonly contextValues: (session: Http2Session | undefined) => ContextValues;
 }
 
 /**
@@ -23,6 +23,9 @@ export class FastCallContext implements HandlerContext {
   readonly protocolName = "grpc";
   readonly requestMethod = "POST";
   readonly #stream: ServerHttp2Stream;
+  // Kept from the start: a stream forgets its session once it is destroyed,
+  // and the context values (the peer) are read lazily, possibly after that.
+  readonly #session: Http2Session | undefined;
   readonly #headers: IncomingHttpHeaders;
   readonly #env: CallEnvironment;
   readonly #deadline: number | undefined;
@@ -42,6 +45,7 @@ export class FastCallContext implements HandlerContext {
     timeoutMs: number | undefined,
   ) {
     this.#stream = stream;
+    this.#session = stream.session;
     this.#headers = headers;
     this.#env = env;
     this.#deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
@@ -76,7 +80,7 @@ export class FastCallContext implements HandlerContext {
   }
 
   get values(): ContextValues {
-    return (this.#values ??= this.#env.contextValues(this.#stream));
+    return (this.#values ??= this.#env.contextValues(this.#session));
   }
 
   /**

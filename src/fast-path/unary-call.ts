@@ -160,6 +160,11 @@ class UnaryCall implements CallState {
 
   /** The end of the request body. */
   end(): void {
+    if (this.#stream.aborted) {
+      // The connection went away mid-request: node ends the body before it
+      // closes the stream. What was sent is incomplete, but the caller left.
+      return this.closed();
+    }
     if (this.#envelopes !== undefined) {
       this.#requestRead();
     }

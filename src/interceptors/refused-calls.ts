@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { Code, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
 
@@ -54,8 +54,12 @@ export function refusedCallLog(repeats: RepeatLimitedLog, peerOf: (req: NodeRequ
       };
       res.once("close", () => {
         if (marker.reached) return;
-        const grpcStatus = res.getHeader("grpc-status") ?? trailers?.["grpc-status"];
-        const grpcMessage = res.getHeader("grpc-message") ?? trailers?.["grpc-message"];
+        // The caller went away (a reset, a closed connection) before its
+        // request ended: whatever connect made of what had arrived, the
+        // call was cancelled.
+        const gone = req.aborted;
+        const grpcStatus = gone ? Code.Canceled : (res.getHeader("grpc-status") ?? trailers?.["grpc-status"]);
+        const grpcMessage = gone ? "the caller went away before the call was answered" : (res.getHeader("grpc-message") ?? trailers?.["grpc-message"]);
         repeats.warn(
           `rpc refused|${req.url?.slice(0, 200)}|${res.statusCode}|${grpcStatus}`,
           {
@@ -63,6 +67,7 @@ export function refusedCallLog(repeats: RepeatLimitedLog, peerOf: (req: NodeRequ
             method: req.method,
             protocol: req.headers["content-type"],
             httpStatus: res.statusCode,
+            ...(gone && { code: Code[Code.Canceled] }),
             ...(grpcStatus !== undefined && { grpcStatus: Number(grpcStatus) }),
             ...(grpcMessage !== undefined && { message: percentDecoded(String(grpcMessage)) }),
             peer,

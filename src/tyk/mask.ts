@@ -1,6 +1,6 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ObjectJson } from "../../gen/coprocess_object_pb.js";
-import { isSensitiveKey, redacted } from "../metadata.js";
+import { isSensitiveKey, mayContainSensitiveKey, redacted } from "../metadata.js";
 
 // What the JSON echo log hides by default: credential-like headers, query
 // parameters and metadata entries (Authorization, Cookie, X-Api-Key, token,
@@ -29,7 +29,7 @@ function maskUrl(url: string | undefined): string | undefined {
   const raw = url.slice(q + 1);
   // Most queries hold no credential-like name: one scan, no copy. (Without
   // % or +, every name is as written, and a substring of the query.)
-  if (!/[%+]/.test(raw) && !isSensitiveKey(raw)) {
+  if (!/[%+]/.test(raw) && !mayContainSensitiveKey(raw)) {
     return url;
   }
   const query = raw
@@ -62,6 +62,7 @@ export function maskObjectJson(out: ObjectJson): ObjectJson {
   maskEntries(request?.setHeaders);
   maskEntries(request?.params);
   maskEntries(request?.addParams);
+  maskEntries(request?.extendedParams);
   maskEntries(out.metadata);
   if (session) {
     maskEntries(session.metadata);

@@ -5,6 +5,7 @@ import { parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { parseDuration } from "./duration.js";
 import { defaultLimits, type ConnectionLimits } from "./limits.js";
 import type { TlsFiles } from "./tls.js";
+import { groupId } from "./unix-socket.js";
 
 /** Log levels accepted by --log-level (pino's names). */
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -50,6 +51,8 @@ export interface Config {
   readonly metrics: boolean;
   /** Where the Users service keeps its users. */
   readonly users: UsersStoreConfig;
+  /** The group of unix socket files (a name or id); their mode is 0660 either way. */
+  readonly unixSocketGroup: string | undefined;
 }
 
 /** The Users store: embedded PostgreSQL in a directory, a PostgreSQL server, or memory. */
@@ -71,6 +74,8 @@ which wins over the config file):
                         camelCase, plus "pluginOptions". [CONFIG_FILE]
   --listen ADDR         Listen address, repeatable: HOST:PORT, [V6]:PORT, tcp://HOST:PORT
                         or unix:///path.sock. Overrides --host/--port. [LISTEN, comma-separated]
+  --unix-socket-group G Group of the unix socket files (name or id); their mode is 0660,
+                        so that members of G (a gateway's user) may connect. [UNIX_SOCKET_GROUP]
   --host HOST           Host to listen on (default ::, all interfaces). [HOST]
   --port PORT           TCP port (default 50051; 0 picks a free one). [PORT]
   --plugin NAME         Plugin to load, repeatable: a name from src/plugins/ or a path
@@ -164,6 +169,7 @@ interface FileConfig {
   usersData?: string;
   databaseUrl?: string;
   usersStoreOpen?: string;
+  unixSocketGroup?: string;
 }
 
 // The JSON type each config file key takes, checked when the file is read.
@@ -200,6 +206,7 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   usersData: "string",
   databaseUrl: "string",
   usersStoreOpen: "string",
+  unixSocketGroup: "string",
 };
 
 /**
@@ -252,6 +259,7 @@ export function parseConfig(
         "users-data": { type: "string" },
         "database-url": { type: "string" },
         "users-store-open": { type: "string" },
+        "unix-socket-group": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -314,6 +322,7 @@ export function parseConfig(
     httpListen: (listSetting("http-listen") ?? []).map(parseListenAddress),
     metrics: onOff("metrics setting", values.metrics ?? env.METRICS) ?? file.metrics ?? true,
     users: usersStore(setting),
+    unixSocketGroup: socketGroup(setting("unix-socket-group")),
     limits: {
       maxConcurrentStreams: parseCount("max concurrent streams", setting("max-concurrent-streams") ?? String(defaultLimits.maxConcurrentStreams)),
       maxHeaderListBytes: parseSize(setting("max-header-list-size") ?? String(defaultLimits.maxHeaderListBytes)),
@@ -328,6 +337,12 @@ export function parseConfig(
     throw new Error("--workers needs --users-store postgres (or memory): the embedded PGlite store serves one process");
   }
   return config;
+}
+
+// Resolved now, so that an unknown group stops the start with a clear message.
+function socketGroup(group: string | undefined): string | undefined {
+  if (group !== undefined) groupId(group);
+  return group;
 }
 
 function usersStore(setting: (flag: string) => string | undefined): UsersStoreConfig {

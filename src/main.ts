@@ -93,6 +93,7 @@ async function serve(config: Config): Promise<void> {
     fastPath: config.fastPath,
     // Under --workers the primary has prepared the socket files.
     prepareUnixSockets: !cluster.isWorker,
+    unixSocketGroup: config.unixSocketGroup,
     services: services({ logger, health, userStore, plugins, logSecrets: config.logSecrets, logObjects: config.logObjects }),
   }).catch((err: unknown) => {
     logger.fatal({ err }, "cannot listen");

@@ -24,7 +24,7 @@ import { registerServices } from "./routes.js";
 import { sniffFirstRequest } from "./authority-sniff.js";
 import { EmptyAuthorityFix } from "./empty-authority.js";
 import { unknownMethod } from "./unknown-method.js";
-import { prepareSocketPath } from "./unix-socket.js";
+import { prepareSocketPath, secureSocketFile, socketUmask } from "./unix-socket.js";
 import { capDeadline, defaultLimits, http2Settings, superviseSession, type ConnectionLimits } from "./limits.js";
 import { createTlsListener, loadTls, type CertificateInfo, type TlsFiles } from "./tls.js";
 import { RepeatLimitedLog } from "./logging/repeated-lines.js";
@@ -56,6 +56,8 @@ export interface ServerOptions {
   readonly fastPath: boolean;
   /** Clear stale unix socket files before listening (default true; see unix-socket.ts). */
   readonly prepareUnixSockets?: boolean;
+  /** The group of unix socket files (name or id); their mode is always 0660. */
+  readonly unixSocketGroup?: string | undefined;
 }
 
 /** A bound server. */
@@ -295,12 +297,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     for (const address of options.listen) {
       const listener = net.createServer(accept).on("connection", track);
       listeners.push(listener);
-      addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
+      addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true, options.unixSocketGroup));
     }
     for (const address of httpListen) {
       const listener = net.createServer(handOverApi).on("connection", track);
       listeners.push(listener);
-      httpAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
+      httpAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true, options.unixSocketGroup));
     }
     for (const address of tlsListen) {
       const listener = createTlsListener(options.tls!, loadedTls!).on("connection", track);
@@ -311,7 +313,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       );
       listeners.push(listener);
       tlsListeners.push(listener);
-      tlsAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true));
+      tlsAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true, options.unixSocketGroup));
     }
   } catch (e) {
     listeners.forEach((l) => l.close());
@@ -361,20 +363,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-async function listen(server: net.Server, address: ListenAddress, logger: Logger, prepareUnixSocket: boolean): Promise<ListenAddress> {
-  const bind = (options: { host: string; port: number } | { path: string }) =>
+async function listen(server: net.Server, address: ListenAddress, logger: Logger, prepareUnixSocket: boolean, socketGroup?: string): Promise<ListenAddress> {
+  const bind = (options: { host: string; port: number } | { path: string }, umask?: number) =>
     new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(options, () => {
-        server.off("error", reject);
-        resolve();
-      });
+      // The socket file is created inside listen() itself (in this process;
+      // under --workers the primary binds and the mode is set just after).
+      const previous = umask === undefined ? undefined : process.umask(umask);
+      try {
+        server.listen(options, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      } finally {
+        if (previous !== undefined) process.umask(previous);
+      }
     });
   if (address.kind === "unix") {
     if (prepareUnixSocket) {
       await prepareSocketPath(address.path, logger);
     }
-    await bind({ path: address.path });
+    await bind({ path: address.path }, socketUmask);
+    secureSocketFile(address.path, socketGroup);
     return address;
   }
   try {

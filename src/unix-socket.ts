@@ -1,4 +1,4 @@
-import { lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import type { Logger } from "./logger.js";
 
@@ -47,4 +47,52 @@ export function removeSocketFiles(paths: readonly string[]): void {
       // already gone
     }
   }
+}
+
+/**
+ * Read and write for the socket's owner and group only: connecting to a
+ * unix socket needs write permission on it, so this is who may call the
+ * server. (Left to the umask, it was 0777 at umask 000: anyone on the host.)
+ */
+export const socketFileMode = 0o660;
+
+/** The umask to bind a socket file with, so that it never exists with a wider mode than socketFileMode. */
+export const socketUmask = 0o117;
+
+/**
+ * Gives a socket file just made its mode (socketFileMode) and, when `group`
+ * is set, that group (a name from /etc/group, or a numeric id), so that a
+ * gateway running as another user in that group may connect. Throws a
+ * message saying what failed (chown to a group needs membership of it).
+ */
+export function secureSocketFile(path: string, group: string | undefined): void {
+  if (group !== undefined) {
+    const gid = groupId(group);
+    try {
+      chownSync(path, -1, gid);
+    } catch (e) {
+      throw new Error(`cannot give ${path} to group ${group} (${gid}): ${(e as Error).message}`);
+    }
+  }
+  chmodSync(path, socketFileMode);
+}
+
+/** A group's id from its name or number (/etc/group; node has no getgrnam). */
+export function groupId(group: string, groupFile = "/etc/group"): number {
+  if (/^\d+$/.test(group)) {
+    return Number(group);
+  }
+  let text = "";
+  try {
+    text = readFileSync(groupFile, "utf8");
+  } catch {
+    // no group database: only numeric ids work
+  }
+  for (const line of text.split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) {
+      return Number(gid);
+    }
+  }
+  throw new Error(`unknown group "${group}" (not in ${groupFile}; a numeric id also works)`);
 }

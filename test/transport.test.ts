@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -247,6 +247,39 @@ describe("unix sockets and several listeners", () => {
       assert.equal(await server.stop(), 0);
     }
     assert.equal(existsSync(path), false, "socket file removed");
+  });
+
+  it("the socket file is rw for its owner and group only (0660) whatever the umask; --unix-socket-group sets its group", async () => {
+    const path = join(dir, "mode.sock");
+    // The server inherits the most permissive umask there is.
+    const umask = process.umask(0);
+    let server;
+    try {
+      server = await startServerProcess(["--listen", `unix://${path}`]);
+    } finally {
+      process.umask(umask);
+    }
+    try {
+      assert.equal((statSync(path).mode & 0o777).toString(8), "660");
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+    // A group other than the server's own: as root any group will do, else one of ours.
+    const groups = process.getgroups?.() ?? [];
+    const gid = process.getuid?.() === 0 ? 1 : groups.find((g) => g !== process.getegid?.());
+    if (gid === undefined) return; // no second group to give it to on this host
+    const grouped = await startServerProcess(["--listen", `unix://${path}`, "--unix-socket-group", String(gid)]);
+    try {
+      assert.equal(statSync(path).gid, gid);
+      assert.equal((statSync(path).mode & 0o777).toString(8), "660");
+    } finally {
+      assert.equal(await grouped.stop(), 0);
+    }
+    const unknown = await startServerProcess(["--listen", `unix://${path}`, "--unix-socket-group", "no-such-group-here"]).then(
+      () => assert.fail("started with an unknown group"),
+      (e: Error) => e,
+    );
+    assert.match(unknown.message, /unknown group "no-such-group-here"/);
   });
 
   it("replaces a stale socket file, but refuses a live one or a regular file", async () => {

@@ -244,6 +244,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           metrics: options.metrics?.registry,
           users: createClient(Users, createRouterTransport(registerServices(options.services), { router: { interceptors } })),
           logger,
+          repeats,
+          peerOf: (req) => peerOf(req.socket),
         })
       : undefined;
   const handOverApi = http1Server((req, res) => {

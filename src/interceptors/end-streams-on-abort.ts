@@ -16,27 +16,41 @@ export const endStreamsOnAbort: Interceptor = (next) => (req) => {
 
 async function* untilAborted<T>(messages: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
   const iterator = messages[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(ConnectError.from(signal.reason));
-    if (signal.aborted) {
-      onAbort();
-    } else {
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
-  });
-  aborted.catch(() => undefined); // observed through the race below
   try {
     for (;;) {
-      const result = await Promise.race([iterator.next(), aborted]);
+      const result = await nextUnlessAborted(iterator, signal);
       if (result.done) {
         return;
       }
       yield result.value;
     }
   } finally {
-    signal.removeEventListener("abort", onAbort!);
     // Not awaited: the handler may be the thing that is stuck.
     iterator.return?.().catch(() => undefined);
   }
+}
+
+// The next message, or the abort's reason, whichever comes first. A fresh
+// promise and listener per message, both gone once it settles: racing each
+// message against one promise that lives as long as the stream would keep
+// every message reachable from it (measured: 0.5 KB per message of a
+// listing, hundreds of MiB over a long stream).
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  if (signal.aborted) {
+    return Promise.reject(ConnectError.from(signal.reason));
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(ConnectError.from(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    iterator.next().then(
+      (result) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(result);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }

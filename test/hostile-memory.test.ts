@@ -1,0 +1,125 @@
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { describe, it } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CreateUserRequestSchema } from "../gen/users_types_pb.js";
+import { EchoRequestSchema } from "../gen/echo_pb.js";
+import { grpcFrame, grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
+import { splitAddress } from "./helpers/raw-http1.js";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+
+// Clients that make the server hold memory or work for them: what they can
+// make it hold is bounded, and it stops working for a client that left.
+// Memory is read from the server's /proc status (its peak RSS, VmHWM)
+// against the same figure before, with generous margins.
+
+const mib = 2 ** 20;
+
+/** The server's peak RSS so far (VmHWM) and its RSS now, in bytes. */
+function rssOf(server: ServerProcess): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${server.child.pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) * 1024;
+  return { peak: kib("VmHWM"), now: kib("VmRSS") };
+}
+
+/** CPU time (user + system) the server has used so far, in ms. */
+function cpuMsOf(server: ServerProcess): number {
+  const fields = readFileSync(`/proc/${server.child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 1/100 s
+}
+
+const echoCall = grpcFrame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "still here" })));
+
+/** `n` users with long names, created over one connection, `parallel` calls at a time. */
+async function seedUsers(server: ServerProcess, n: number, parallel = 200): Promise<void> {
+  const session = http2.connect(server.baseUrl);
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < n) {
+        const i = next++;
+        const username = `user-${String(i).padStart(8, "0")}-${"u".repeat(110)}`;
+        const res = await rawGrpcCallOn(session, "/Users/CreateUser", grpcFrame(toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, { username }))));
+        assert.equal(grpcStatusOf(res), "0");
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+  } finally {
+    session.close();
+  }
+}
+
+/** GET /users read to the end by a client that reads: the status and the number of lines. */
+async function listUsers(server: ServerProcess): Promise<{ status: number; lines: number }> {
+  const res = await fetch(`${server.httpBaseUrl}/users`);
+  const text = await res.text();
+  return { status: res.status, lines: text.split("\n").filter((l) => l !== "").length };
+}
+
+describe("GET /users with clients that do not read", () => {
+  it("streams at each client's pace, takes turns with other calls, caps listings at 8, and stops for clients that left", async (t) => {
+    const server = await startServerProcess(["--log-level", "info", "--http-listen", "127.0.0.1:0", "--users-store", "memory"]);
+    try {
+      const users = 30_000; // about 5 MB of NDJSON per listing: more than a stalled socket takes
+      await seedUsers(server, users);
+      // The control: how long one listing takes for a client that reads.
+      const listStarted = performance.now();
+      assert.deepEqual(await listUsers(server), { status: 200, lines: users });
+      const listMs = performance.now() - listStarted;
+      const before = rssOf(server);
+      const [host, port] = splitAddress(server.httpBaseUrl!.slice("http://".length));
+      // Clients that send the request and never read a byte of the answer.
+      const sockets = await Promise.all(
+        Array.from(
+          { length: 12 },
+          () =>
+            new Promise<net.Socket>((resolve) => {
+              const socket = net.connect(port, host, () => {
+                socket.pause();
+                socket.write("GET /users HTTP/1.1\r\nHost: x\r\n\r\n");
+                resolve(socket);
+              });
+              socket.on("error", () => undefined);
+            }),
+        ),
+      );
+      // Meanwhile gRPC calls are answered: the listings take turns with them.
+      const session = http2.connect(server.baseUrl);
+      let slowestEcho = 0;
+      for (let i = 0; i < 10; i++) {
+        const started = performance.now();
+        assert.equal(grpcStatusOf(await rawGrpcCallOn(session, "/echo.Echo/Reply", echoCall)), "0");
+        slowestEcho = Math.max(slowestEcho, performance.now() - started);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      session.close();
+      // Eight listings run (stalled); a ninth is refused.
+      assert.equal((await fetch(`${server.httpBaseUrl}/users`)).status, 503);
+      await server.waitForLog((l) => l.msg === "GET /users refused: too many listings at once");
+      const during = rssOf(server);
+      sockets.forEach((s) => s.destroy());
+      await new Promise((r) => setTimeout(r, 1000));
+      const cpuAfterLeaving = cpuMsOf(server);
+      await new Promise((r) => setTimeout(r, 2000));
+      const leftCpuMs = cpuMsOf(server) - cpuAfterLeaving;
+      const grown = (during.peak - before.peak) / mib;
+      t.diagnostic(
+        `one listing of ${users} users: ${listMs.toFixed(0)} ms; with 12 stalled listings: peak RSS ${(before.peak / mib).toFixed(0)} -> ${(during.peak / mib).toFixed(0)} MiB, ` +
+          `slowest Echo ${slowestEcho.toFixed(0)} ms; CPU ${leftCpuMs} ms in the 2 s after the clients left`,
+      );
+      // Before: every line of every listing was queued at once, each message
+      // of a stream stayed reachable until it ended (0.5 KB a message), a
+      // listing ran to its end without giving other calls a turn, and there
+      // was no cap.
+      assert.ok(grown < 100, `peak RSS grew by ${grown.toFixed(0)} MiB`);
+      assert.ok(slowestEcho < listMs, `an Echo took ${slowestEcho.toFixed(0)} ms, longer than a whole listing (${listMs.toFixed(0)} ms)`);
+      assert.ok(leftCpuMs < 300, `${leftCpuMs} ms of CPU in 2 s after the clients left`);
+      // Their listings are gone: a new one is served in full.
+      assert.deepEqual(await listUsers(server), { status: 200, lines: users });
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});

@@ -130,6 +130,11 @@ Limits:
                         Close a connection whose PING is not answered in this time (default 20s). [KEEPALIVE_TIMEOUT]
   --max-deadline DUR    Cap on every call's deadline: calls without one, or with a longer
                         one, get this one (default 0: no cap). [MAX_DEADLINE]
+  --max-connections N   Connections open at once on the RPC listeners, and again on the
+                        --http-listen ones (default 4096); at the cap the oldest connection
+                        that has completed no request is closed. [MAX_CONNECTIONS]
+  --headers-timeout DUR HTTP/1.1: a request's headers must arrive within this (default 20s). [HEADERS_TIMEOUT]
+  --request-timeout DUR HTTP/1.1: the whole request must arrive within this (default 5m). [REQUEST_TIMEOUT]
   -h, --help            Show this help.
 `;
 
@@ -163,6 +168,9 @@ interface FileConfig {
   keepaliveInterval?: string;
   keepaliveTimeout?: string;
   maxDeadline?: string;
+  maxConnections?: number;
+  headersTimeout?: string;
+  requestTimeout?: string;
   httpListen?: string[];
   metrics?: boolean;
   usersStore?: string;
@@ -200,6 +208,9 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   keepaliveInterval: "string",
   keepaliveTimeout: "string",
   maxDeadline: "string",
+  maxConnections: "number",
+  headersTimeout: "string",
+  requestTimeout: "string",
   httpListen: "string[]",
   metrics: "boolean",
   usersStore: "string",
@@ -253,6 +264,9 @@ export function parseConfig(
         "keepalive-interval": { type: "string" },
         "keepalive-timeout": { type: "string" },
         "max-deadline": { type: "string" },
+        "max-connections": { type: "string" },
+        "headers-timeout": { type: "string" },
+        "request-timeout": { type: "string" },
         "http-listen": { type: "string", multiple: true },
         metrics: { type: "string" },
         "users-store": { type: "string" },
@@ -330,8 +344,14 @@ export function parseConfig(
       keepaliveIntervalMs: duration("keepalive-interval", defaultLimits.keepaliveIntervalMs),
       keepaliveTimeoutMs: positive(duration("keepalive-timeout", defaultLimits.keepaliveTimeoutMs), "keepalive timeout"),
       maxDeadlineMs: duration("max-deadline", defaultLimits.maxDeadlineMs),
+      maxConnections: parseCount("max connections", setting("max-connections") ?? String(defaultLimits.maxConnections)),
+      headersTimeoutMs: positive(duration("headers-timeout", defaultLimits.headersTimeoutMs), "headers timeout"),
+      requestTimeoutMs: positive(duration("request-timeout", defaultLimits.requestTimeoutMs), "request timeout"),
     },
   };
+  if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
+    throw new Error("--headers-timeout must not be longer than --request-timeout (headers are part of the request)");
+  }
   if (config.workers > 1 && config.users.kind === "pglite") {
     // PGlite is one process's database: workers would each open the same directory.
     throw new Error("--workers needs --users-store postgres (or memory): the embedded PGlite store serves one process");

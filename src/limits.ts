@@ -18,6 +18,12 @@ export interface ConnectionLimits {
   readonly keepaliveTimeoutMs: number;
   /** Deadline given to calls without one, and cap on longer ones; 0: none. */
   readonly maxDeadlineMs: number;
+  /** Connections open at once, per group of listeners (RPC ports; --http-listen); see connection-table.ts. */
+  readonly maxConnections: number;
+  /** HTTP/1.1: a request's headers must have arrived this long after it began. */
+  readonly headersTimeoutMs: number;
+  /** HTTP/1.1: the whole request must have arrived this long after it began. */
+  readonly requestTimeoutMs: number;
 }
 
 /**
@@ -32,6 +38,9 @@ export const defaultLimits: ConnectionLimits = {
   keepaliveIntervalMs: 60_000,
   keepaliveTimeoutMs: 20_000,
   maxDeadlineMs: 0,
+  maxConnections: 4096,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 300_000,
 };
 
 /** The HTTP/2 settings the server announces for these limits. */

@@ -29,6 +29,7 @@ import { capDeadline, defaultLimits, http2Settings, superviseSession, type Conne
 import { createTlsListener, loadTls, type CertificateInfo, type TlsFiles } from "./tls.js";
 import { RepeatLimitedLog } from "./logging/repeated-lines.js";
 import { answerClientError, createRequestGuard, failHttp1, failHttp2 } from "./transport/request-guard.js";
+import { ConnectionTable } from "./transport/connection-table.js";
 
 /** How to build and bind the server. */
 export interface ServerOptions {
@@ -178,10 +179,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const sessions = new Set<http2.ServerHttp2Session>();
   const peers = new WeakMap<http2.Http2Session, string | undefined>();
   let connectingPeer: string | undefined;
+  let connectingSocket: net.Socket | undefined;
   let draining = false;
+  // Open connections, capped per group of listeners: the RPC ports (h2c and
+  // TLS) and --http-listen, so that a flood of one cannot lock out the
+  // other (health probes use either).
+  const rpcConnections = new ConnectionTable("--listen/--tls-listen", limits.maxConnections, repeats, peerOf);
+  const httpConnections = new ConnectionTable("--http-listen", limits.maxConnections, repeats, peerOf);
+  const served = (socket: net.Socket) => {
+    const raw = rawSocketOf(socket);
+    rpcConnections.served(raw);
+    httpConnections.served(raw);
+  };
   h2.on("session", (session) => {
     sessions.add(session);
     peers.set(session, connectingPeer);
+    // The connection counts as served once one of its calls has ended.
+    const socket = connectingSocket!;
+    const firstCall = (stream: http2.ServerHttp2Stream) =>
+      stream.once("close", () => {
+        served(socket);
+        session.off("stream", firstCall);
+      });
+    session.on("stream", firstCall);
     session.once("close", () => sessions.delete(session));
     // Connection-level failures (resets, protocol errors) concern one peer only.
     session.on("error", (err) => logger.warn({ err, peer: peers.get(session) }, "http2 session error"));
@@ -197,32 +217,47 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // per connection for the drain.
   const http1Open = new Map<net.Socket, number>();
   const http1Server = (serve: (req: http.IncomingMessage, res: http.ServerResponse) => void) => {
-    const server = http.createServer({ maxHeaderSize: limits.maxHeaderListBytes }, (req, res) => {
-      if (!guard.http1(req, res, peerOf(req.socket))) {
-        return;
-      }
-      if (limits.maxDeadlineMs > 0) {
-        capDeadline(req.headers, limits.maxDeadlineMs);
-      }
-      const socket = req.socket;
-      http1Open.set(socket, (http1Open.get(socket) ?? 0) + 1);
-      if (draining) {
-        res.setHeader("connection", "close");
-      }
-      res.once("close", () => {
-        const open = http1Open.get(socket)! - 1;
-        http1Open.set(socket, open);
-        if (draining && open === 0) socket.end();
-      });
-      try {
-        runInTrace(req.headers, serve, req, res);
-      } catch (err) {
-        logger.error({ err, path: req.url, peer: peerOf(req.socket) }, "request handler failed");
-        failHttp1(res);
-      }
-    });
+    const server = http.createServer(
+      {
+        maxHeaderSize: limits.maxHeaderListBytes,
+        // A request's headers, and the whole request, must arrive within these.
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      },
+      (req, res) => {
+        if (!guard.http1(req, res, peerOf(req.socket))) {
+          return;
+        }
+        res.once("finish", () => served(req.socket));
+        if (limits.maxDeadlineMs > 0) {
+          capDeadline(req.headers, limits.maxDeadlineMs);
+        }
+        const socket = req.socket;
+        http1Open.set(socket, (http1Open.get(socket) ?? 0) + 1);
+        if (draining) {
+          res.setHeader("connection", "close");
+        }
+        res.once("close", () => {
+          const open = http1Open.get(socket)! - 1;
+          http1Open.set(socket, open);
+          if (draining && open === 0) socket.end();
+        });
+        try {
+          runInTrace(req.headers, serve, req, res);
+        } catch (err) {
+          logger.error({ err, path: req.url, peer: peerOf(req.socket) }, "request handler failed");
+          failHttp1(res);
+        }
+      },
+    );
     // No bytes in either direction for this long: the connection is closed.
     server.timeout = limits.idleTimeoutMs;
+    // node checks headersTimeout and requestTimeout only on connections of a
+    // server that has emitted "listening" (it starts its checker then); this
+    // one is handed its sockets and never listens, so without this a client
+    // trickling a header byte a second was never closed.
+    server.emit("listening");
     server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => answerClientError(err, socket, repeats, peerOf(socket)));
     return (socket: net.Socket) => {
       logger.debug({ peer: peerOf(socket) }, "HTTP/1.1 connection accepted");
@@ -253,9 +288,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const handOver = (socket: net.Socket, stream: net.Socket | EmptyAuthorityFix) => {
     connectingPeer = peerOf(socket);
+    connectingSocket = socket;
     // Emitting "connection" creates the session synchronously ("session" above).
     h2.emit("connection", stream);
     connectingPeer = undefined;
+    connectingSocket = undefined;
   };
   const accept = (socket: net.Socket) => {
     // HTTP/1.1 or HTTP/2 by the first bytes; and only connections whose first
@@ -284,12 +321,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       handOverHttp1(socket);
     }
   };
-  // Every accepted socket until it closes, whatever it turned out to speak.
-  const accepted = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    accepted.add(socket);
-    socket.once("close", () => accepted.delete(socket));
-  };
   const listeners: net.Server[] = [];
   const tlsListeners: tls.Server[] = [];
   const addresses: ListenAddress[] = [];
@@ -297,17 +328,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const httpAddresses: ListenAddress[] = [];
   try {
     for (const address of options.listen) {
-      const listener = net.createServer(accept).on("connection", track);
+      const listener = net.createServer((socket) => rpcConnections.admit(socket) && accept(socket));
       listeners.push(listener);
       addresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true, options.unixSocketGroup));
     }
     for (const address of httpListen) {
-      const listener = net.createServer(handOverApi).on("connection", track);
+      const listener = net.createServer((socket) => httpConnections.admit(socket) && handOverApi(socket));
       listeners.push(listener);
       httpAddresses.push(await listen(listener, address, logger, options.prepareUnixSockets ?? true, options.unixSocketGroup));
     }
     for (const address of tlsListen) {
-      const listener = createTlsListener(options.tls!, loadedTls!).on("connection", track);
+      // Before the TLS server's own listener: a refused socket is never wrapped.
+      const listener = createTlsListener(options.tls!, loadedTls!).prependListener("connection", (socket: net.Socket) => rpcConnections.admit(socket));
       listener.on("secureConnection", acceptTls);
       // Failed handshakes (no client certificate, an unknown CA, not TLS at all) concern one peer.
       listener.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) =>
@@ -356,7 +388,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         sessions.forEach((s) => s.destroy());
         // Whatever is left (connections still being looked at, TLS
         // handshakes, HTTP/1.1): nothing may keep the process from exiting.
-        accepted.forEach((socket) => socket.destroy());
+        for (const table of [rpcConnections, httpConnections]) {
+          [...table.sockets()].forEach((socket) => socket.destroy());
+        }
         await closed;
       }
       repeats.flush();
@@ -404,6 +438,13 @@ async function listen(server: net.Server, address: ListenAddress, logger: Logger
     throw new Error(`no TCP address after listening on ${formatListenAddress(address)}`);
   }
   return { kind: "tcp", host: bound.address, port: bound.port };
+}
+
+// The TCP socket under a TLS one (what the connection tables hold). If node
+// ever drops this internal field, TLS connections simply count as never
+// served: the first to be closed at the connection cap.
+function rawSocketOf(socket: net.Socket): net.Socket {
+  return (socket as net.Socket & { _parent?: net.Socket })._parent ?? socket;
 }
 
 function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined): string | undefined {

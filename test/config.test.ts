@@ -27,6 +27,7 @@ describe("configuration", () => {
       httpListen: [],
       metrics: true,
       users: { kind: "pglite", dataDir: "./data/users", open: "lazy" },
+      unixSocketGroup: undefined,
     });
     assert.deepEqual(parseConfig([], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "postgres", databaseUrl: "postgres://db/x", open: "lazy" });
     assert.deepEqual(parseConfig(["--users-store", "memory", "--users-store-open", "start"], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "memory", open: "start" });
@@ -144,17 +145,23 @@ describe("configuration", () => {
 
   it("limits: flags, environment and file; 0 turns the timeouts off; clear errors", () => {
     const c = parseConfig(
-      ["--max-concurrent-streams", "50", "--max-header-list-size", "8KiB", "--idle-timeout", "0", "--keepalive-interval", "30s", "--max-deadline", "2m"],
-      { KEEPALIVE_TIMEOUT: "5s" },
+      ["--max-concurrent-streams", "50", "--max-header-list-size", "8KiB", "--idle-timeout", "0", "--keepalive-interval", "30s", "--max-deadline", "2m", "--max-connections", "100", "--headers-timeout", "5s"],
+      { KEEPALIVE_TIMEOUT: "5s", REQUEST_TIMEOUT: "1m" },
     )!;
     assert.deepEqual(c.limits, {
+      ...defaultLimits,
       maxConcurrentStreams: 50,
       maxHeaderListBytes: 8192,
       idleTimeoutMs: 0,
       keepaliveIntervalMs: 30_000,
       keepaliveTimeoutMs: 5000,
       maxDeadlineMs: 120_000,
+      maxConnections: 100,
+      headersTimeoutMs: 5000,
+      requestTimeoutMs: 60_000,
     });
+    assert.throws(() => parseConfig(["--headers-timeout", "2m", "--request-timeout", "1m"], {}), /--headers-timeout must not be longer than --request-timeout/);
+    assert.throws(() => parseConfig(["--max-connections", "0"], {}), /invalid max connections "0"/);
     const file = '{"maxConcurrentStreams": 7, "idleTimeout": "1m", "maxDeadline": "10s"}';
     const f = parseConfig(["--config", "c.json"], {}, () => file)!.limits;
     assert.deepEqual([f.maxConcurrentStreams, f.idleTimeoutMs, f.maxDeadlineMs], [7, 60_000, 10_000]);
@@ -166,6 +173,12 @@ describe("configuration", () => {
   it("a leading -- (as pnpm passes it through) is ignored", () => {
     assert.equal(parseConfig(["--", "--port", "1"], {})?.listen[0]?.kind, "tcp");
     assert.throws(() => parseConfig(["--port", "1", "--", "x"], {}), /Unexpected argument/);
+  });
+
+  it("--unix-socket-group: a number, or a name that exists", () => {
+    assert.equal(parseConfig(["--unix-socket-group", "0"], {})?.unixSocketGroup, "0");
+    assert.equal(parseConfig([], { UNIX_SOCKET_GROUP: "root" })?.unixSocketGroup, "root");
+    assert.throws(() => parseConfig(["--unix-socket-group", "no-such-group-here"], {}), /unknown group "no-such-group-here"/);
   });
 
   it("--help returns no config", () => {

@@ -123,3 +123,68 @@ describe("GET /users with clients that do not read", () => {
     }
   });
 });
+
+/** A connection that sends the start of a request, then one more byte every `everyMs`; resolves with it once connected. */
+function trickle(address: string, everyMs: number): Promise<net.Socket & { closedAt?: number; received: string }> {
+  const [host, port] = splitAddress(address);
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host) as net.Socket & { closedAt?: number; received: string };
+    socket.received = "";
+    socket.on("error", () => undefined);
+    socket.on("data", (d: Buffer) => (socket.received += d.toString("latin1")));
+    socket.on("close", () => {
+      socket.closedAt = performance.now();
+      clearInterval(timer);
+    });
+    const timer = setInterval(() => socket.writable && socket.write("x"), everyMs);
+    socket.on("connect", () => {
+      socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+      resolve(socket);
+    });
+  });
+}
+
+describe("slow and idle HTTP/1.1 connections", () => {
+  it("header timeout on every HTTP/1.1 path; a connection cap that closes the oldest unserved connection; health keeps answering", async (t) => {
+    const server = await startServerProcess(["--log-level", "info", "--http-listen", "127.0.0.1:0", "--headers-timeout", "2s", "--max-connections", "50"]);
+    const sockets: Array<net.Socket & { closedAt?: number; received: string }> = [];
+    try {
+      const httpAddress = server.httpBaseUrl!.slice("http://".length);
+      // One on the h2c port (HTTP/1.1 there too), the rest on --http-listen, beyond the cap.
+      const onRpcPort = await trickle(server.address, 500);
+      sockets.push(onRpcPort);
+      for (let i = 0; i < 120; i++) {
+        sockets.push(await trickle(httpAddress, 500));
+      }
+      await server.waitForLog((l) => l.msg === "connection limit reached: closing the oldest connection that has completed no request");
+      // Health answers while the flood holds every slot, and gRPC connections are served.
+      const flooding = setInterval(() => void trickle(httpAddress, 500).then((s) => sockets.push(s)), 20);
+      try {
+        for (let i = 0; i < 5; i++) {
+          const res = await fetch(`${server.httpBaseUrl}/healthz`);
+          assert.equal(res.status, 200);
+          await res.text();
+        }
+        const session = http2.connect(server.baseUrl);
+        assert.equal(grpcStatusOf(await rawGrpcCallOn(session, "/echo.Echo/Reply", echoCall)), "0");
+        session.close();
+      } finally {
+        clearInterval(flooding);
+      }
+      // Every trickling connection is closed: the oldest by the cap, the rest by the header timeout.
+      const started = performance.now();
+      while (sockets.some((s) => s.closedAt === undefined) && performance.now() - started < 20_000) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const open = sockets.filter((s) => s.closedAt === undefined).length;
+      t.diagnostic(`${sockets.length} trickling connections; ${open} still open ${((performance.now() - started) / 1000).toFixed(1)} s after the flood stopped`);
+      assert.equal(open, 0, "every trickling connection closed");
+      assert.match(onRpcPort.received, /^HTTP\/1\.1 408/, "the h2c port's HTTP/1.1 has the header timeout too");
+      assert.ok(sockets.some((s) => /^HTTP\/1\.1 408/.test(s.received)));
+      await server.waitForLog((l) => l.msg === "bad HTTP/1.1 request" && l["code"] === "ERR_HTTP_REQUEST_TIMEOUT");
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});

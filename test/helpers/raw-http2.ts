@@ -26,11 +26,10 @@ export async function rawGrpcCall(
   connectOptions: http2.SecureClientSessionOptions = {},
 ): Promise<RawResponse> {
   const session = http2.connect(baseUrl, connectOptions);
+  // A failed connection fails the call, with the session's error as its cause.
+  session.on("error", () => undefined);
   try {
-    return await new Promise<RawResponse>((resolve, reject) => {
-      session.on("error", reject);
-      rawGrpcCallOn(session, path, body, headers).then(resolve, reject);
-    });
+    return await rawGrpcCallOn(session, path, body, headers);
   } finally {
     session.close();
   }

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
-import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, prefaceBytes, representations, SETTINGS } from "./h2-frames.js";
+import { ByteQueue } from "./byte-queue.js";
+import { ACK, defaultMaxFrameSize, frameHeader, HEADERS, headerBlockFragment, preface, prefaceBytes, representations, SETTINGS } from "./h2-frames.js";
 
 /** What the first request on a connection showed. */
 export interface SniffResult {
@@ -11,13 +12,17 @@ export interface SniffResult {
   readonly settingsAckPending: boolean;
 }
 
+// The most a connection may send before its first HEADERS frame (SETTINGS,
+// WINDOW_UPDATE, PRIORITY...): grpc-go sends well under 100 bytes.
+const sniffLimit = 64 * 1024;
+
 // The server's connection preface: an empty SETTINGS frame.
 const emptySettings = Buffer.from([0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
 
 /**
- * Reads a new connection up to the end of its first request's header block
- * and tells whether that request carries a non-empty `:authority`; the bytes
- * read are put back into the socket for Node's HTTP/2 session.
+ * Reads a new connection up to its first request's HEADERS frame and tells
+ * whether that request carries a non-empty `:authority`; the bytes read are
+ * put back into the socket for Node's HTTP/2 session.
  *
  * Why: EmptyAuthorityFix (for Tyk <= 5.8.2, which sends `:authority: ""`)
  * routes every byte of a connection through JavaScript, which costs about a
@@ -29,20 +34,25 @@ const emptySettings = Buffer.from([0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
  * SETTINGS frames) and removes the client's ACK of it. Node's session sends
  * its own SETTINGS after the hand-over, as usual.
  *
- * Anything unexpected (no request within `waitMs`, a header block it cannot
- * read) answers "not ok", so the connection gets the wrapper: slower, never
- * wrong. A connection whose first bytes are not the HTTP/2 preface is an
- * HTTP/1.x client (`http1`). With `readAuthority` false, only that is told,
- * as soon as the preface has arrived.
+ * Anything unexpected (no request within `waitMs`, a HEADERS frame it cannot
+ * read, more than sniffLimit bytes before one) answers "not ok", so the
+ * connection gets the wrapper: slower, never wrong. A frame longer than
+ * `maxFrameSize` answers "ok": Node's session gets the socket as it is and
+ * refuses the frame itself. A connection whose first bytes are not the
+ * HTTP/2 preface is an HTTP/1.x client (`http1`). With `readAuthority`
+ * false, only that is told, as soon as the preface has arrived.
  */
-export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority: boolean): Promise<SniffResult> {
+export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority: boolean, maxFrameSize = defaultMaxFrameSize): Promise<SniffResult> {
   return new Promise((resolve) => {
     const kept: Buffer[] = [];
-    let data: Buffer = Buffer.alloc(0);
-    let prefaceLeft = preface;
+    let keptBytes = 0;
+    const data = new ByteQueue();
+    let prefaceSeen = 0;
+    // The frame being read: its header once complete.
+    let head: Buffer | undefined;
     let sentSettings = false;
     let ackSeen = false;
-    let block: Buffer[] | undefined;
+    let headersSeen = false;
     let verdict: boolean | undefined;
     let done = false;
 
@@ -53,51 +63,60 @@ export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority:
       socket.off("data", onData);
       socket.off("close", onClose);
       socket.pause();
-      kept.push(data);
-      socket.unshift(Buffer.concat(kept));
+      if (head !== undefined) kept.push(head);
+      kept.push(...data.drain());
+      socket.unshift(kept.length === 1 ? kept[0]! : Buffer.concat(kept));
       resolve({ http1, authorityOk, settingsAckPending: sentSettings && !ackSeen });
     };
+    const keep = (bytes: Buffer) => {
+      kept.push(bytes);
+      keptBytes += bytes.length;
+    };
     const onData = (chunk: Buffer) => {
-      data = data.length === 0 ? chunk : Buffer.concat([data, chunk]);
-      if (prefaceLeft > 0) {
-        const n = Math.min(prefaceLeft, data.length);
-        if (!data.subarray(0, n).equals(prefaceBytes.subarray(preface - prefaceLeft, preface - prefaceLeft + n))) {
+      data.push(chunk);
+      if (prefaceSeen < preface) {
+        const n = Math.min(preface - prefaceSeen, data.length);
+        const bytes = data.take(n);
+        if (!bytes.equals(prefaceBytes.subarray(prefaceSeen, prefaceSeen + n))) {
+          keep(bytes);
           return finish(false, true); // not HTTP/2 prior knowledge
         }
-        kept.push(data.subarray(0, n));
-        data = data.subarray(n);
-        prefaceLeft -= n;
-        if (prefaceLeft === 0 && !readAuthority) {
+        keep(bytes);
+        prefaceSeen += n;
+        if (prefaceSeen === preface && !readAuthority) {
           return finish(true);
         }
       }
-      while (data.length >= frameHeader) {
-        const length = data.readUIntBE(0, 3);
-        if (data.length < frameHeader + length) break;
-        const frame = data.subarray(0, frameHeader + length);
-        data = data.subarray(frameHeader + length);
+      // Frames up to the first HEADERS, and on to the ACK of our SETTINGS if one is due.
+      while (prefaceSeen === preface && (verdict === undefined || (sentSettings && !ackSeen))) {
+        if (head === undefined) {
+          if (data.length < frameHeader) break;
+          head = data.take(frameHeader);
+        }
+        const length = head.readUIntBE(0, 3);
+        if (length > maxFrameSize) {
+          return finish(true); // Node refuses it (FRAME_SIZE_ERROR)
+        }
+        if (data.length < length) break;
+        const frame = length === 0 ? head : Buffer.concat([head, data.take(length)]);
+        head = undefined;
         const type = frame[3]!;
         if (type === SETTINGS && frame[4]! & ACK && sentSettings && !ackSeen) {
           ackSeen = true; // the ACK of our SETTINGS: Node never sent it
           continue;
         }
-        kept.push(frame);
-        if (verdict !== undefined) continue;
-        if (type === HEADERS) {
-          block = [headerBlockFragment(frame).fragment];
-        } else if (type === CONTINUATION && block !== undefined) {
-          block.push(frame.subarray(frameHeader));
-        } else {
-          continue;
-        }
-        if (frame[4]! & END_HEADERS) {
-          verdict = hasAuthority(Buffer.concat(block));
+        keep(frame);
+        if (type === HEADERS && !headersSeen) {
+          headersSeen = true;
+          verdict = hasAuthority(headerBlockFragment(frame).fragment);
+        } else if (keptBytes > sniffLimit) {
+          return finish(false); // a client that sends this much before a request gets the wrapper
         }
       }
       if (verdict !== undefined && (!sentSettings || ackSeen)) {
         return finish(verdict);
       }
-      if (prefaceLeft === 0 && block === undefined && !sentSettings) {
+      if (prefaceSeen === preface && !headersSeen && !sentSettings) {
         // The client waits for the server's preface before its first request.
         sentSettings = true;
         socket.write(emptySettings);
@@ -110,10 +129,14 @@ export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority:
   });
 }
 
-/** Whether a header block has an `:authority` with a non-empty value (static name index 1). */
-function hasAuthority(block: Buffer): boolean {
+/**
+ * Whether a HEADERS frame's fragment has an `:authority` with a non-empty
+ * value (static name index 1). Pseudo-headers come first, so a fragment
+ * cut short (CONTINUATION follows) still shows it.
+ */
+function hasAuthority(fragment: Buffer): boolean {
   try {
-    for (const r of representations(block)) {
+    for (const r of representations(fragment)) {
       if (r.index === 1 && r.kind !== "size") {
         // Indexed: static (":authority", ""); literal: a value longer than its length byte.
         return r.kind === "literal" && r.end > r.valueStart + 1;
@@ -122,5 +145,5 @@ function hasAuthority(block: Buffer): boolean {
   } catch {
     return false;
   }
-  return false; // no :authority by index (or a literal name): let the wrapper look at every block
+  return false; // no :authority by index (or a literal name): let the wrapper look at every request
 }

@@ -1,6 +1,7 @@
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
-import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, PRIORITY, representations, SETTINGS } from "./h2-frames.js";
+import { ByteQueue } from "./byte-queue.js";
+import { ACK, CONTINUATION, defaultMaxFrameSize, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, PRIORITY, representations, SETTINGS } from "./h2-frames.js";
 
 // Tyk Gateway <= 5.8.2 dials with an empty target and, unless
 // `grpc_authority` is set, sends `:authority: ""`. Node's HTTP/2 server
@@ -13,13 +14,29 @@ import { ACK, CONTINUATION, END_HEADERS, frameHeader, HEADERS, headerBlockFragme
 // static table (the one byte 0x81). We swap it for a literal *without
 // indexing* of `:authority: localhost`: neither representation touches the
 // dynamic table, so the client's encoder and Node's decoder stay in step.
-// Header blocks are walked representation by representation; strings are
+// Pseudo-headers come first in a header block, so only the HEADERS frame
+// itself is looked at; its representations are walked one by one, strings
 // skipped by length, so no Huffman decoding and no table state are needed.
-// Everything else on the connection passes through unchanged.
+//
+// Everything else streams through as it arrives, CONTINUATION frames and
+// frames of any declared length included: Node's session sees them as the
+// client sent them and applies its own limits (frame size, header list size,
+// CONTINUATION count; each a GOAWAY and a log line). Only a HEADERS frame is
+// held until it is complete, and only up to the frame size Node accepts;
+// beyond that, or on anything else it cannot read, the wrapper stops
+// looking and passes the rest of the connection on untouched. (It used to
+// collect whole header blocks and incomplete frames of any declared length:
+// one connection sending endless CONTINUATION frames took 4.4 GB.)
 
-// Node advertises the protocol's default SETTINGS_MAX_FRAME_SIZE.
-const maxFramePayload = 16384;
 const authority = Buffer.from("localhost");
+
+/** Options of the wrapper. */
+export interface EmptyAuthorityFixOptions {
+  /** Remove the client's next SETTINGS ACK (see authority-sniff.ts). */
+  readonly dropSettingsAck?: boolean;
+  /** SETTINGS_MAX_FRAME_SIZE that Node's session advertises (default 16384). */
+  readonly maxFrameSize?: number;
+}
 
 /**
  * A Duplex over a client socket that rewrites empty `:authority` pseudo
@@ -27,26 +44,33 @@ const authority = Buffer.from("localhost");
  */
 export class EmptyAuthorityFix extends Duplex {
   readonly #socket: Socket;
-  #pending = Buffer.alloc(0);
+  readonly #maxFrameSize: number;
   #prefaceLeft = preface;
-  // A header block spread over HEADERS + CONTINUATION frames.
-  #block: { streamId: number; flags: number; priority: Buffer; fragments: Buffer[]; raw: Buffer[] } | undefined;
+  // A frame header, or a whole HEADERS frame, still being received.
+  readonly #partial = new ByteQueue();
+  // The HEADERS frame being collected: its header (9 bytes) once read.
+  #headersFrame: Buffer | undefined;
+  // Payload bytes of the current (non-HEADERS) frame still to pass through.
+  #passing = 0;
+  // Set when the wrapper has stopped looking: every byte passes through.
+  #raw = false;
   // authority-sniff.ts sent a SETTINGS frame of its own whose ACK has not
   // come yet: Node's session must not see it (it would be an unexpected ACK).
   #dropSettingsAck: boolean;
 
-  /** `dropSettingsAck`: remove the client's next SETTINGS ACK (see authority-sniff.ts). */
-  constructor(socket: Socket, options: { dropSettingsAck?: boolean } = {}) {
+  constructor(socket: Socket, options: EmptyAuthorityFixOptions = {}) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
     this.#dropSettingsAck = options.dropSettingsAck ?? false;
+    this.#maxFrameSize = options.maxFrameSize ?? defaultMaxFrameSize;
     // Node's HTTP/2 disables Nagle on sockets it owns, but cannot reach this
     // one through the wrapper; without this, each small frame (WINDOW_UPDATE,
     // SETTINGS ACK) waits for a delayed ACK and large messages crawl (measured:
     // 16 MB took 18 s instead of 0.15 s).
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
-      if (!this.push(this.#transform(chunk))) {
+      const out = this.#transform(chunk);
+      if (out.length > 0 && !this.push(out.length === 1 ? out[0] : Buffer.concat(out))) {
         socket.pause();
       }
     });
@@ -81,71 +105,92 @@ export class EmptyAuthorityFix extends Duplex {
     callback(error);
   }
 
-  // Returns the bytes to hand to Node: everything complete so far, rewritten.
-  #transform(chunk: Buffer): Buffer {
-    let data = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
-    const out: Buffer[] = [];
-    if (this.#prefaceLeft > 0) {
-      const n = Math.min(this.#prefaceLeft, data.length);
-      out.push(data.subarray(0, n));
-      data = data.subarray(n);
-      this.#prefaceLeft -= n;
+  // The bytes to hand to Node for this chunk, rewritten where needed: views
+  // of the chunk wherever nothing changes.
+  #transform(chunk: Buffer): Buffer[] {
+    if (this.#raw) {
+      return [chunk];
     }
-    let offset = 0;
-    while (data.length - offset >= frameHeader) {
-      const length = data.readUIntBE(offset, 3);
-      if (data.length - offset < frameHeader + length) {
+    const out: Buffer[] = [];
+    let pos = 0;
+    if (this.#prefaceLeft > 0) {
+      const n = Math.min(this.#prefaceLeft, chunk.length);
+      out.push(chunk.subarray(0, n));
+      this.#prefaceLeft -= n;
+      pos = n;
+    }
+    while (pos < chunk.length && !this.#raw) {
+      if (this.#passing > 0) {
+        const n = Math.min(this.#passing, chunk.length - pos);
+        out.push(chunk.subarray(pos, pos + n));
+        this.#passing -= n;
+        pos += n;
+        continue;
+      }
+      // Collect a frame header, or the rest of a HEADERS frame.
+      const partial = this.#partial;
+      const need = this.#headersFrame === undefined ? frameHeader : this.#headersFrame.readUIntBE(0, 3);
+      const n = Math.min(need - partial.length, chunk.length - pos);
+      partial.push(chunk.subarray(pos, pos + n));
+      pos += n;
+      if (partial.length < need) {
         break;
       }
-      const frame = data.subarray(offset, offset + frameHeader + length);
-      offset += frameHeader + length;
-      const type = frame[3]!;
-      if (this.#dropSettingsAck && type === SETTINGS && frame[4]! & ACK) {
-        this.#dropSettingsAck = false;
+      if (this.#headersFrame !== undefined) {
+        const frame = Buffer.concat([this.#headersFrame, partial.take(need)]);
+        this.#headersFrame = undefined;
+        out.push(...rewriteHeaders(frame, this.#maxFrameSize));
         continue;
       }
-      if (type !== HEADERS && type !== CONTINUATION) {
-        if (this.#block) {
-          // Not allowed inside a header block: pass everything on, let Node reject it.
-          out.push(...this.#block.raw);
-          this.#block = undefined;
-        }
-        out.push(frame);
-        continue;
-      }
-      this.#onHeaderFrame(frame, out);
+      this.#onFrameHeader(partial.take(frameHeader), out);
     }
-    this.#pending = Buffer.from(data.subarray(offset));
-    return Buffer.concat(out);
+    if (this.#raw && pos < chunk.length) {
+      out.push(chunk.subarray(pos));
+    }
+    return out;
   }
 
-  #onHeaderFrame(frame: Buffer, out: Buffer[]): void {
-    const type = frame[3]!;
-    const flags = frame[4]!;
-    const streamId = frame.readUInt32BE(5) & 0x7fffffff;
-    if (type === HEADERS) {
-      if (this.#block) {
-        out.push(...this.#block.raw);
-      }
-      const { priority, fragment: payload } = headerBlockFragment(frame);
-      this.#block = { streamId, flags, priority, fragments: [payload], raw: [frame] };
-    } else if (this.#block && this.#block.streamId === streamId) {
-      this.#block.fragments.push(frame.subarray(frameHeader));
-      this.#block.raw.push(frame);
-    } else {
-      out.push(frame); // stray CONTINUATION: Node reports the protocol error
+  #onFrameHeader(head: Buffer, out: Buffer[]): void {
+    const length = head.readUIntBE(0, 3);
+    const type = head[3]!;
+    if (this.#dropSettingsAck && type === SETTINGS && head[4]! & ACK && length === 0) {
+      this.#dropSettingsAck = false; // the ACK of the sniff's SETTINGS: Node never sent it
       return;
     }
-    if (flags & END_HEADERS) {
-      const block = this.#block!;
-      this.#block = undefined;
-      const fixed = fixAuthority(Buffer.concat(block.fragments));
-      out.push(...(fixed === undefined ? block.raw : frameHeaders(block.streamId, block.flags, block.priority, fixed)));
+    if (type === HEADERS && length <= this.#maxFrameSize) {
+      if (length === 0) {
+        out.push(...rewriteHeaders(head, this.#maxFrameSize));
+      } else {
+        this.#headersFrame = Buffer.from(head); // (a view of a chunk that is passed on)
+      }
+      return;
     }
+    out.push(head);
+    if (type === HEADERS) {
+      // Larger than Node accepts: Node answers it (FRAME_SIZE_ERROR); nothing more to look at.
+      this.#raw = true;
+      return;
+    }
+    this.#passing = length;
   }
 }
 
-/** The header block with an empty :authority replaced, or undefined when there is none (or it cannot be parsed). */
+/**
+ * A HEADERS frame with an empty :authority in its fragment replaced, as
+ * one or more frames; the frame itself when there is none. Representations
+ * are read up to the end of the fragment, or to one cut by its end (the
+ * block goes on in CONTINUATION frames): the pseudo-headers come first.
+ */
+function rewriteHeaders(frame: Buffer, maxFrameSize: number): Buffer[] {
+  const { priority, fragment } = headerBlockFragment(frame);
+  const fixed = fixAuthority(fragment);
+  if (fixed === undefined) {
+    return [frame];
+  }
+  return frameHeaders(frame.readUInt32BE(5) & 0x7fffffff, frame[4]!, priority, fixed, maxFrameSize);
+}
+
+/** The fragment with an empty :authority replaced, or undefined when it has none. */
 function fixAuthority(block: Buffer): Buffer | undefined {
   const parts: Buffer[] = [];
   let copied = 0;
@@ -164,7 +209,7 @@ function fixAuthority(block: Buffer): Buffer | undefined {
       }
     }
   } catch {
-    return undefined;
+    // A representation cut by the end of the fragment: what follows is left as it is.
   }
   if (parts.length === 0) {
     return undefined;
@@ -173,17 +218,19 @@ function fixAuthority(block: Buffer): Buffer | undefined {
   return Buffer.concat(parts);
 }
 
-// Frames a header block as HEADERS (+ CONTINUATION) without padding.
-function frameHeaders(streamId: number, flags: number, priority: Buffer, block: Buffer): Buffer[] {
+// Frames a header block fragment as HEADERS (+ CONTINUATION when it no
+// longer fits one frame) without padding; END_HEADERS stays where it was.
+function frameHeaders(streamId: number, flags: number, priority: Buffer, block: Buffer, maxFrameSize: number): Buffer[] {
   const frames: Buffer[] = [];
-  const first = block.subarray(0, maxFramePayload - priority.length);
+  const first = block.subarray(0, maxFrameSize - priority.length);
   const keep = flags & (0x1 | PRIORITY); // END_STREAM, PRIORITY
+  const endHeaders = flags & END_HEADERS;
   let rest = block.subarray(first.length);
-  frames.push(frame(HEADERS, keep | (rest.length === 0 ? END_HEADERS : 0), streamId, Buffer.concat([priority, first])));
+  frames.push(frame(HEADERS, keep | (rest.length === 0 ? endHeaders : 0), streamId, Buffer.concat([priority, first])));
   while (rest.length > 0) {
-    const part = rest.subarray(0, maxFramePayload);
+    const part = rest.subarray(0, maxFrameSize);
     rest = rest.subarray(part.length);
-    frames.push(frame(CONTINUATION, rest.length === 0 ? END_HEADERS : 0, streamId, part));
+    frames.push(frame(CONTINUATION, rest.length === 0 ? endHeaders : 0, streamId, part));
   }
   return frames;
 }

@@ -8,6 +8,8 @@ export const preface = 24;
 export const prefaceBytes = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** Length of a frame header. */
 export const frameHeader = 9;
+/** SETTINGS_MAX_FRAME_SIZE when a server announces none (Node's session does not): RFC 9113's initial value. */
+export const defaultMaxFrameSize = 16384;
 /** Frame types and flags used here. */
 export const HEADERS = 0x1;
 export const SETTINGS = 0x4;

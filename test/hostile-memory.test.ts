@@ -8,6 +8,7 @@ import { CreateUserRequestSchema } from "../gen/users_types_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { grpcFrame, grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
 import { splitAddress } from "./helpers/raw-http1.js";
+import { clientPreface, CONTINUATION, DATA, frame, frameHead, GOAWAY, HEADERS, headerBlock, parseFrames, SETTINGS } from "./helpers/h2-frames.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 
 // Clients that make the server hold memory or work for them: what they can
@@ -184,6 +185,95 @@ describe("slow and idle HTTP/1.1 connections", () => {
       await server.waitForLog((l) => l.msg === "bad HTTP/1.1 request" && l["code"] === "ERR_HTTP_REQUEST_TIMEOUT");
     } finally {
       sockets.forEach((s) => s.destroy());
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
+/** A raw HTTP/2 connection that records what the server sends and when it closes. */
+async function rawConnection(address: string): Promise<{ socket: net.Socket; received: () => Buffer; closed: () => boolean }> {
+  const [host, port] = splitAddress(address);
+  const socket = net.connect(port, host);
+  const chunks: Buffer[] = [];
+  let closed = false;
+  socket.on("data", (d: Buffer) => chunks.push(d));
+  socket.on("error", () => undefined);
+  socket.on("close", () => (closed = true));
+  await new Promise((r) => socket.once("connect", r));
+  socket.write(Buffer.concat([clientPreface, frame(SETTINGS, 0, 0, Buffer.alloc(0))]));
+  return { socket, received: () => Buffer.concat(chunks), closed: () => closed };
+}
+
+const goawayCode = (bytes: Buffer) => {
+  const goaway = parseFrames(bytes).find((f) => f.type === GOAWAY);
+  return goaway === undefined ? undefined : goaway.payload.readUInt32BE(4);
+};
+
+describe("HTTP/2 frames that never end", () => {
+  it("a CONTINUATION flood after a request with an empty :authority (the rewriting path) ends in a GOAWAY and a log line, memory flat", async (t) => {
+    const server = await startServerProcess(["--log-level", "info"]);
+    try {
+      const before = rssOf(server);
+      const conn = await rawConnection(server.address);
+      // grpc-go's empty :authority: this connection goes through the rewriting wrapper.
+      conn.socket.write(frame(HEADERS, 0, 1, headerBlock("")));
+      const continuation = frame(CONTINUATION, 0, 1, Buffer.alloc(16_000, 0x40));
+      let sent = 0;
+      // At most 300 MB, which is what the server held before: it stops reading long before.
+      while (!conn.closed() && sent < 300 * mib) {
+        sent += continuation.length;
+        if (!conn.socket.write(continuation)) {
+          await Promise.race([new Promise((r) => conn.socket.once("drain", r)), new Promise((r) => setTimeout(r, 2000))]);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const grown = (rssOf(server).peak - before.peak) / mib;
+      t.diagnostic(`sent ${(sent / mib).toFixed(1)} MiB before the server closed; GOAWAY code ${goawayCode(conn.received())}; peak RSS +${grown.toFixed(0)} MiB`);
+      assert.ok(conn.closed() || goawayCode(conn.received()) !== undefined, "the server ended the connection");
+      assert.ok(sent < 10 * mib, `the server read ${(sent / mib).toFixed(0)} MiB of one header block`);
+      assert.ok(grown < 50, `peak RSS grew by ${grown.toFixed(0)} MiB`);
+      await server.waitForLog((l) => l.msg === "http2 session error" && /CONTINUATION/.test(JSON.stringify(l["err"])));
+      conn.socket.destroy();
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it("frames declared 16 MiB, trickled on 50 connections (before and after the first request), are refused at once: FRAME_SIZE_ERROR, memory flat", async (t) => {
+    const server = await startServerProcess(["--log-level", "info"]);
+    try {
+      const before = rssOf(server);
+      const cpuBefore = cpuMsOf(server);
+      const conns = await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const conn = await rawConnection(server.address);
+          if (i % 2 === 0) {
+            // The first request first (empty :authority: the rewriting path), then the lie.
+            conn.socket.write(Buffer.concat([frame(HEADERS, 0x4, 1, headerBlock("")), frameHead(DATA, 0, 1, 16 * mib - 1)]));
+          } else {
+            conn.socket.write(frameHead(HEADERS, 0x4, 1, 16 * mib - 1)); // while the server looks at the first request
+          }
+          return conn;
+        }),
+      );
+      // A kilobyte every 20 ms on each, for 3 s (or until closed).
+      const chunk = Buffer.alloc(1024, 0x61);
+      for (let i = 0; i < 150 && conns.some((c) => !c.closed()); i++) {
+        conns.forEach((c) => c.closed() || c.socket.write(chunk));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const grown = (rssOf(server).peak - before.peak) / mib;
+      const cpuMs = cpuMsOf(server) - cpuBefore;
+      const refused = conns.filter((c) => c.closed() || goawayCode(c.received()) === 6).length;
+      t.diagnostic(`${refused} of 50 connections refused with FRAME_SIZE_ERROR or closed; peak RSS +${grown.toFixed(0)} MiB; ${cpuMs} ms CPU`);
+      assert.equal(refused, 50);
+      assert.ok(grown < 50, `peak RSS grew by ${grown.toFixed(0)} MiB`);
+      conns.forEach((c) => c.socket.destroy());
+      // And the server serves.
+      const session = http2.connect(server.baseUrl);
+      assert.equal(grpcStatusOf(await rawGrpcCallOn(session, "/echo.Echo/Reply", echoCall)), "0");
+      session.close();
+    } finally {
       assert.equal(await server.stop(), 0);
     }
   });

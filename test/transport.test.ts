@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
+import { frame, headerBlock } from "./helpers/h2-frames.js";
 import { grpcFrame } from "./helpers/raw-http2.js";
 import { startServerProcess, useServerProcess } from "./helpers/server-process.js";
 import { GatewayClient, applyRequestReply, requestObject } from "./helpers/tyk-gateway.js";
@@ -128,28 +129,6 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
     }
   });
 });
-
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** A request header block for Echo.Reply, with :authority as the indexed static entry when empty (as grpc-go sends it). */
-function headerBlock(authority: string): Buffer {
-  const str = (s: string) => [s.length, ...Buffer.from(s)];
-  return Buffer.from([
-    0x83, // :method POST
-    0x86, // :scheme http
-    0x04, ...str("/echo.Echo/Reply"), // :path, literal without indexing
-    ...(authority === "" ? [0x81] : [0x01, ...str(authority)]), // :authority
-    0x0f, 0x10, ...str("application/grpc"),
-    0x00, ...str("te"), ...str("trailers"),
-  ]);
-}
 
 /**
  * A raw HTTP/2 client that behaves like grpc-go on a new connection: it

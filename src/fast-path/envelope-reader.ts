@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressedFlag, type Compression } from "@connectrpc/connect/protocol";
+import { ByteQueue } from "../byte-queue.js";
 import { then, type MaybePromise } from "../maybe-promise.js";
 
 /**
@@ -18,12 +19,9 @@ import { then, type MaybePromise } from "../maybe-promise.js";
  */
 export class UnaryEnvelopes {
   readonly #readMaxBytes: number;
-  // Bytes received and not yet taken as a message, in the chunks they came
-  // in: a message is copied out once, when it is complete, so a message in
-  // n chunks costs O(n) (concatenating at every chunk made it quadratic:
-  // 60 MB took 125 s).
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  // Bytes received and not yet taken as a message: a message is copied out
+  // once, when it is complete, so a message in n chunks costs O(n).
+  readonly #pending = new ByteQueue();
   // The length prefix of the envelope being received, once its 5 bytes are in.
   #length = -1;
   #flags = 0;
@@ -45,20 +43,20 @@ export class UnaryEnvelopes {
     if (this.#second !== undefined) {
       return true; // refused already; whatever follows is not read
     }
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
+    const pending = this.#pending;
+    pending.push(chunk);
     for (;;) {
       if (this.#length < 0) {
-        if (this.#buffered < 5) break;
-        const head = this.#take(5);
+        if (pending.length < 5) break;
+        const head = pending.take(5);
         this.#flags = head[0]!;
         this.#length = head.readUInt32BE(1);
         if (this.#length > this.#readMaxBytes) {
           throw new ConnectError(`message size ${this.#length} is larger than configured readMaxBytes ${this.#readMaxBytes}`, Code.ResourceExhausted);
         }
       }
-      if (this.#buffered < this.#length) break;
-      const data = this.#take(this.#length);
+      if (pending.length < this.#length) break;
+      const data = pending.take(this.#length);
       this.#length = -1;
       if (this.#first === undefined) {
         this.#first = data;
@@ -72,30 +70,6 @@ export class UnaryEnvelopes {
     return false;
   }
 
-  // The next n buffered bytes (n <= #buffered): a view when one chunk holds
-  // them (a whole message in one DATA frame), else one copy.
-  #take(n: number): Buffer {
-    if (n === 0) return empty;
-    this.#buffered -= n;
-    const head = this.#chunks[0]!;
-    if (head.length >= n) {
-      if (head.length === n) this.#chunks.shift();
-      else this.#chunks[0] = head.subarray(n);
-      return head.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.#chunks[0]!;
-      const part = Math.min(c.length, n - filled);
-      c.copy(out, filled, 0, part);
-      filled += part;
-      if (part === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(part);
-    }
-    return out;
-  }
-
   /**
    * The request's message once the body has ended (or push returned true):
    * parsed, or the error connect answers with. Synchronous unless a message
@@ -103,7 +77,7 @@ export class UnaryEnvelopes {
    */
   message<T>(compression: Compression | null, parse: (data: Uint8Array) => T): MaybePromise<T> {
     const first = this.#first;
-    const leftover = this.#buffered > 0 || this.#length >= 0;
+    const leftover = this.#pending.length > 0 || this.#length >= 0;
     if (first === undefined) {
       if (leftover) {
         throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
@@ -128,8 +102,6 @@ export class UnaryEnvelopes {
     });
   }
 }
-
-const empty = Buffer.alloc(0);
 
 // connect's envelopeDecompress, minus its promise for uncompressed messages.
 function payload(flags: number, data: Uint8Array, readMaxBytes: number, compression: Compression | null): MaybePromise<Uint8Array> {

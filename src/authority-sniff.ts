@@ -60,7 +60,7 @@ export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority:
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.off("data", onData);
+      socket.off("data", onDataSafe);
       socket.off("close", onClose);
       socket.pause();
       if (head !== undefined) kept.push(head);
@@ -124,7 +124,15 @@ export function sniffFirstRequest(socket: Socket, waitMs: number, readAuthority:
     };
     const onClose = () => finish(false);
     const timer = setTimeout(() => finish(false), waitMs);
-    socket.on("data", onData);
+    // A throw here would be outside any request: not ok, wrapper (which passes what it cannot read).
+    const onDataSafe = (chunk: Buffer) => {
+      try {
+        onData(chunk);
+      } catch {
+        finish(false);
+      }
+    };
+    socket.on("data", onDataSafe);
     socket.once("close", onClose);
   });
 }

@@ -135,6 +135,10 @@ Limits:
                         that has completed no request is closed. [MAX_CONNECTIONS]
   --headers-timeout DUR HTTP/1.1: a request's headers must arrive within this (default 20s). [HEADERS_TIMEOUT]
   --request-timeout DUR HTTP/1.1: the whole request must arrive within this (default 5m). [REQUEST_TIMEOUT]
+  --memory-budget N     Bytes all requests (as received and decompressed) and unsent replies
+                        may hold at once (default 512MiB); past it, RESOURCE_EXHAUSTED. [MEMORY_BUDGET]
+  --connection-memory-budget N
+                        The same for one connection (default 256MiB). [CONNECTION_MEMORY_BUDGET]
   -h, --help            Show this help.
 `;
 
@@ -171,6 +175,8 @@ interface FileConfig {
   maxConnections?: number;
   headersTimeout?: string;
   requestTimeout?: string;
+  memoryBudget?: string;
+  connectionMemoryBudget?: string;
   httpListen?: string[];
   metrics?: boolean;
   usersStore?: string;
@@ -211,6 +217,8 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   maxConnections: "number",
   headersTimeout: "string",
   requestTimeout: "string",
+  memoryBudget: "string",
+  connectionMemoryBudget: "string",
   httpListen: "string[]",
   metrics: "boolean",
   usersStore: "string",
@@ -267,6 +275,8 @@ export function parseConfig(
         "max-connections": { type: "string" },
         "headers-timeout": { type: "string" },
         "request-timeout": { type: "string" },
+        "memory-budget": { type: "string" },
+        "connection-memory-budget": { type: "string" },
         "http-listen": { type: "string", multiple: true },
         metrics: { type: "string" },
         "users-store": { type: "string" },
@@ -305,6 +315,10 @@ export function parseConfig(
   const duration = (flag: string, fallback: number) => {
     const value = setting(flag);
     return value === undefined ? fallback : parseDuration(value, flag.replaceAll("-", " "));
+  };
+  const sizeSetting = (flag: string, fallback: number) => {
+    const value = setting(flag);
+    return value === undefined ? fallback : parseSize(value);
   };
   // Boolean flags: given or not; in the environment "true"; booleans in the file.
   const flagOrTrue = (flag: string): boolean => {
@@ -347,8 +361,15 @@ export function parseConfig(
       maxConnections: parseCount("max connections", setting("max-connections") ?? String(defaultLimits.maxConnections)),
       headersTimeoutMs: positive(duration("headers-timeout", defaultLimits.headersTimeoutMs), "headers timeout"),
       requestTimeoutMs: positive(duration("request-timeout", defaultLimits.requestTimeoutMs), "request timeout"),
+      memory: {
+        processBytes: sizeSetting("memory-budget", defaultLimits.memory.processBytes),
+        connectionBytes: sizeSetting("connection-memory-budget", defaultLimits.memory.connectionBytes),
+      },
     },
   };
+  if (config.limits.memory.connectionBytes > config.limits.memory.processBytes) {
+    throw new Error("--connection-memory-budget must not be more than --memory-budget");
+  }
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
     throw new Error("--headers-timeout must not be longer than --request-timeout (headers are part of the request)");
   }

@@ -69,7 +69,15 @@ export class EmptyAuthorityFix extends Duplex {
     // 16 MB took 18 s instead of 0.15 s).
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
-      const out = this.#transform(chunk);
+      let out: Buffer[];
+      try {
+        out = this.#transform(chunk);
+      } catch (err) {
+        // Nothing here should throw; if it does, this connection ends (Node's
+        // session logs why) rather than the process.
+        this.destroy(err as Error);
+        return;
+      }
       if (out.length > 0 && !this.push(out.length === 1 ? out[0] : Buffer.concat(out))) {
         socket.pause();
       }

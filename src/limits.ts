@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "./logger.js";
+import type { MemoryBudgetLimits } from "./transport/memory-budget.js";
 
 /** Limits that keep one connection or call from holding the process's resources. */
 export interface ConnectionLimits {
@@ -24,6 +25,8 @@ export interface ConnectionLimits {
   readonly headersTimeoutMs: number;
   /** HTTP/1.1: the whole request must have arrived this long after it began. */
   readonly requestTimeoutMs: number;
+  /** What requests and unsent replies may hold, per connection and in all (transport/memory-budget.ts). */
+  readonly memory: MemoryBudgetLimits;
 }
 
 /**
@@ -41,6 +44,7 @@ export const defaultLimits: ConnectionLimits = {
   maxConnections: 4096,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 300_000,
+  memory: { processBytes: 256 * 2 ** 20, connectionBytes: 128 * 2 ** 20 },
 };
 
 /** The HTTP/2 settings the server announces for these limits. */

@@ -9,7 +9,7 @@ import { HealthStatus } from "./health/health-status.js";
 import { createHttpApi } from "./http-api.js";
 import type { ServerMetrics } from "./metrics.js";
 import { runInTrace } from "./trace-context.js";
-import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createGrpcUnaryFastPath } from "./fast-path/grpc-unary.js";
 import { http2CompatResponse } from "./http2-forbidden-fields.js";
 import { encodableErrorsInterceptor } from "./interceptors/encodable-errors.js";
@@ -30,6 +30,9 @@ import { createTlsListener, loadTls, type CertificateInfo, type TlsFiles } from 
 import { RepeatLimitedLog } from "./logging/repeated-lines.js";
 import { answerClientError, createRequestGuard, failHttp1, failHttp2 } from "./transport/request-guard.js";
 import { ConnectionTable } from "./transport/connection-table.js";
+import { chargeRequests } from "./transport/charged-requests.js";
+import { compressions } from "./transport/compression.js";
+import { MemoryBudget, type ConnectionMemory } from "./transport/memory-budget.js";
 
 /** How to build and bind the server. */
 export interface ServerOptions {
@@ -118,23 +121,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // serves; every other interceptor goes in both paths' lists.
   const unaryInterceptors = [...(options.metrics ? [options.metrics.interceptor] : []), loggingInterceptor(logger)];
   const interceptors = [...unaryInterceptors, endStreamsOnAbort];
-  const acceptCompression = [compressionGzip, compressionBrotli]; // connect-node's default
+  // connect-node's gzip and brotli, with decompression counted against the memory budget.
+  const acceptCompression = [...compressions];
+  const memory = new MemoryBudget(limits.memory);
+  const sessionMemory = new WeakMap<http2.Http2Session, ConnectionMemory>();
+  const socketMemory = new WeakMap<net.Socket, ConnectionMemory>();
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
   // Lines a caller can cause once per request are rate-limited per kind.
   const repeats = new RepeatLimitedLog(logger);
   const guard = createRequestGuard(repeats);
   const refused = refusedCallLog(repeats, callPeer);
-  const handler = refused.wrap(connectNodeAdapter({
-    routes: registerServices(options.services),
-    readMaxBytes: options.maxMessageBytes,
-    acceptCompression,
-    // Outermost: the fast path applies encodableError itself, where it writes the status.
-    interceptors: [encodableErrorsInterceptor(logger), markReached, ...interceptors],
-    requestGate: rejectExpiredDeadline,
-    shutdownSignal: shutdown.signal,
-    fallback: unknownMethod,
-    contextValues: (req) => createContextValues().set(kPeer, callPeer(req)).set(kReached, refused.marker(req)),
-  }));
+  const connectHandler = refused.wrap(
+    connectNodeAdapter({
+      routes: registerServices(options.services),
+      readMaxBytes: options.maxMessageBytes,
+      acceptCompression,
+      // Outermost: the fast path applies encodableError itself, where it writes the status.
+      interceptors: [encodableErrorsInterceptor(logger), markReached, ...interceptors],
+      requestGate: rejectExpiredDeadline,
+      shutdownSignal: shutdown.signal,
+      fallback: unknownMethod,
+      contextValues: (req) => createContextValues().set(kPeer, callPeer(req)).set(kReached, refused.marker(req)),
+    }),
+  );
+  const handler = chargeRequests(
+    connectHandler,
+    (req) => ("stream" in req ? req.stream.session && sessionMemory.get(req.stream.session) : socketMemory.get(req.socket)),
+    (req, reason) => repeats.warn("reply refused", { path: req.url, protocol: req.headers["content-type"], reason, peer: callPeer(req) }, "reply refused: the call is reset"),
+  );
   const fastPath = options.fastPath
     ? createGrpcUnaryFastPath({
         services: options.services,
@@ -147,6 +161,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         contextValues: (session) => createContextValues().set(kPeer, session && peers.get(session)).set(kServedBy, "fast-path"),
         logger,
         repeats,
+        connectionMemory: (session) => session && sessionMemory.get(session),
       })
     : undefined;
   // node's compatibility layer (Http2ServerRequest/Response) for connect,
@@ -194,6 +209,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   h2.on("session", (session) => {
     sessions.add(session);
     peers.set(session, connectingPeer);
+    sessionMemory.set(session, memory.connection());
     // The connection counts as served once one of its calls has ended.
     const socket = connectingSocket!;
     const firstCall = (stream: http2.ServerHttp2Stream) =>
@@ -261,6 +277,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => answerClientError(err, socket, repeats, peerOf(socket)));
     return (socket: net.Socket) => {
       logger.debug({ peer: peerOf(socket) }, "HTTP/1.1 connection accepted");
+      socketMemory.set(socket, memory.connection());
       http1Open.set(socket, 0);
       socket.once("close", () => http1Open.delete(socket));
       server.emit("connection", socket);

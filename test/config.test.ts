@@ -162,6 +162,8 @@ describe("configuration", () => {
     });
     assert.throws(() => parseConfig(["--headers-timeout", "2m", "--request-timeout", "1m"], {}), /--headers-timeout must not be longer than --request-timeout/);
     assert.throws(() => parseConfig(["--max-connections", "0"], {}), /invalid max connections "0"/);
+    assert.deepEqual(parseConfig(["--memory-budget", "1GiB"], { CONNECTION_MEMORY_BUDGET: "300MiB" })!.limits.memory, { processBytes: 2 ** 30, connectionBytes: 300 * 2 ** 20 });
+    assert.throws(() => parseConfig(["--memory-budget", "64MiB"], {}), /--connection-memory-budget must not be more than --memory-budget/);
     const file = '{"maxConcurrentStreams": 7, "idleTimeout": "1m", "maxDeadline": "10s"}';
     const f = parseConfig(["--config", "c.json"], {}, () => file)!.limits;
     assert.deepEqual([f.maxConcurrentStreams, f.idleTimeoutMs, f.maxDeadlineMs], [7, 60_000, 10_000]);

@@ -3,9 +3,14 @@ import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { describe, it } from "node:test";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { HookType } from "../gen/coprocess_common_pb.js";
+import { ObjectSchema } from "../gen/coprocess_object_pb.js";
+import { requestObject } from "./helpers/tyk-gateway.js";
 import { CreateUserRequestSchema } from "../gen/users_types_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
+import { EchoRequestSchema as EchoRequest } from "../gen/echo_pb.js";
 import { grpcFrame, grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
 import { splitAddress } from "./helpers/raw-http1.js";
 import { clientPreface, CONTINUATION, DATA, frame, frameHead, GOAWAY, HEADERS, headerBlock, parseFrames, SETTINGS } from "./helpers/h2-frames.js";
@@ -273,6 +278,98 @@ describe("HTTP/2 frames that never end", () => {
       const session = http2.connect(server.baseUrl);
       assert.equal(grpcStatusOf(await rawGrpcCallOn(session, "/echo.Echo/Reply", echoCall)), "0");
       session.close();
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
+/** A gRPC frame with the compressed flag. */
+function compressed(data: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = 1;
+  head.writeUInt32BE(data.length, 1);
+  return Buffer.concat([head, data]);
+}
+
+/**
+ * Sends `count` requests on one connection whose client never reads: its
+ * streams' flow-control window is 1 KiB, so the server can send a refusal
+ * but only the first KiB of a reply. (With a window of 0 not even a
+ * refusal's trailers go out: node sends them after an empty DATA frame.) Resolves with the answers' statuses
+ * (gRPC status, or HTTP status without one) once every call has its headers
+ * or `waitMs` passed.
+ */
+async function neverReading(baseUrl: string, headers: http2.OutgoingHttpHeaders, body: Buffer, count: number, waitMs = 30_000): Promise<{ statuses: string[]; session: http2.ClientHttp2Session }> {
+  const session = http2.connect(baseUrl, { settings: { initialWindowSize: 1024 } });
+  session.on("error", () => undefined);
+  const statuses = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<string>((resolve) => {
+          const req = session.request({ ":method": "POST", te: "trailers", ...headers });
+          const timer = setTimeout(() => resolve("no answer"), waitMs);
+          req.on("response", (h) => {
+            clearTimeout(timer);
+            if (h["grpc-status"] !== undefined || !/^application\/grpc(\+proto)?$/.test(String(h["content-type"]))) {
+              return resolve(String(h["grpc-status"] ?? `http ${h[":status"]}`));
+            }
+            // gRPC: the status comes in trailers, which flow control does not hold back; a
+            // reply that cannot be sent keeps them waiting.
+            const wait = setTimeout(() => resolve("reply waiting"), 3000);
+            req.on("trailers", (tr) => {
+              clearTimeout(wait);
+              resolve(String(tr["grpc-status"]));
+            });
+          });
+          req.on("error", () => resolve("error"));
+          req.end(body);
+        }),
+    ),
+  );
+  return { statuses, session };
+}
+
+describe("compression amplification and replies nobody reads", () => {
+  it("a default server stays under ~1 GiB: gzip/brotli bombs on both paths from clients that never read get RESOURCE_EXHAUSTED past the budget", async (t) => {
+    const server = await startServerProcess(["--log-level", "info"], { memoryProbe: true, nodeArgs: ["--expose-gc"] });
+    try {
+      await server.memory();
+      const before = await server.memory();
+      const mib63 = Buffer.from(toBinary(EchoRequest, create(EchoRequest, { message: "a".repeat(63 * mib) })));
+      const br = brotliCompressSync(mib63);
+      // Tyk's Object with an 8 MiB body (sent twice: 16 MiB), gzipped to about 16 KB.
+      const object = Buffer.from(toBinary(ObjectSchema, requestObject(HookType.Pre, "h", { method: "POST", url: "/upload", headers: {}, body: "x".repeat(8 * mib) })));
+      const attacks = await Promise.all([
+        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc", "grpc-encoding": "br" }, compressed(br), 20),
+        neverReading(server.baseUrl, { ":path": "/coprocess.Dispatcher/Dispatch", "content-type": "application/grpc", "grpc-encoding": "gzip" }, compressed(gzipSync(object)), 30),
+        // connect's path: the Connect protocol and gRPC-Web.
+        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/proto", "content-encoding": "br" }, br, 10),
+        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc-web", "grpc-encoding": "br" }, compressed(br), 10),
+      ]);
+      const peak = rssOf(server).peak;
+      const counts = attacks.map((a) => a.statuses.reduce<Record<string, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}));
+      t.diagnostic(`peak RSS ${(peak / mib).toFixed(0)} MiB; answers ${JSON.stringify(counts)}`);
+      // Some are served (their replies wait for the client), the rest refused;
+      // gRPC-Web's status is in the body the client does not read.
+      for (const [i, a] of attacks.slice(0, 3).entries()) {
+        assert.ok(a.statuses.every((s) => ["0", "reply waiting", "8", "http 200", "http 429"].includes(s)), `attack ${i}: ${JSON.stringify(counts[i])}`);
+        assert.ok(a.statuses.some((s) => s === "8" || s === "http 429"), `attack ${i} is refused past the budget: ${JSON.stringify(counts[i])}`);
+      }
+      // Before: 6 GB for 80 of the brotli requests alone.
+      assert.ok(peak < 1.2 * 1024 * mib, `peak RSS ${(peak / mib).toFixed(0)} MiB`);
+      await server.waitForLog((l) => l.msg === "rpc refused" && /server memory budget/.test(String(l["message"])));
+      // Once the clients leave, what they made the server hold is freed, and calls are served.
+      attacks.forEach((a) => a.session.destroy());
+      await new Promise((r) => setTimeout(r, 1000));
+      const session = http2.connect(server.baseUrl);
+      assert.equal(grpcStatusOf(await rawGrpcCallOn(session, "/echo.Echo/Reply", echoCall)), "0");
+      session.close();
+      await server.memory(); // (a second full GC frees what the first left to weak callbacks)
+      const after = await server.memory();
+      t.diagnostic(`heap used after a full GC: ${(before.heapUsed / mib).toFixed(1)} MiB before, ${(after.heapUsed / mib).toFixed(1)} after; external ${(after.external / mib).toFixed(1)} MiB`);
+      assert.ok(after.heapUsed + after.external - before.heapUsed - before.external < 32 * mib, "freed once the clients left");
     } finally {
       assert.equal(await server.stop(), 0);
     }

@@ -2,6 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { compressedFlag, type Compression } from "@connectrpc/connect/protocol";
 import { ByteQueue } from "../byte-queue.js";
 import { then, type MaybePromise } from "../maybe-promise.js";
+import type { ChargedCompression } from "../transport/compression.js";
+import type { CallMemory } from "../transport/memory-budget.js";
 
 /**
  * Collects the request message of a unary call from the chunks of its
@@ -75,7 +77,7 @@ export class UnaryEnvelopes {
    * parsed, or the error connect answers with. Synchronous unless a message
    * is compressed (decompression is asynchronous).
    */
-  message<T>(compression: Compression | null, parse: (data: Uint8Array) => T): MaybePromise<T> {
+  message<T>(compression: Compression | null, parse: (data: Uint8Array) => T, memory?: CallMemory): MaybePromise<T> {
     const first = this.#first;
     const leftover = this.#pending.length > 0 || this.#length >= 0;
     if (first === undefined) {
@@ -84,7 +86,7 @@ export class UnaryEnvelopes {
       }
       throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
     }
-    const message = then(payload(this.#firstFlags, first, this.#readMaxBytes, compression), parse);
+    const message = then(payload(this.#firstFlags, first, this.#readMaxBytes, compression, memory), parse);
     if (this.#second === undefined && !leftover) {
       return message; // the common case: nothing more to check
     }
@@ -95,7 +97,7 @@ export class UnaryEnvelopes {
       if (second === undefined) {
         throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
       }
-      return then(payload(this.#secondFlags, second, this.#readMaxBytes, compression), (data): T => {
+      return then(payload(this.#secondFlags, second, this.#readMaxBytes, compression, memory), (data): T => {
         parse(data);
         throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
       });
@@ -103,13 +105,15 @@ export class UnaryEnvelopes {
   }
 }
 
-// connect's envelopeDecompress, minus its promise for uncompressed messages.
-function payload(flags: number, data: Uint8Array, readMaxBytes: number, compression: Compression | null): MaybePromise<Uint8Array> {
+// connect's envelopeDecompress, minus its promise for uncompressed messages;
+// decompressed bytes count against the call's memory where the compression
+// can count them (transport/compression.ts).
+function payload(flags: number, data: Uint8Array, readMaxBytes: number, compression: Compression | null, memory: CallMemory | undefined): MaybePromise<Uint8Array> {
   if ((flags & compressedFlag) === 0) {
     return data;
   }
   if (compression === null) {
     throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
   }
-  return compression.decompress(data, readMaxBytes);
+  return "decompressCharged" in compression ? (compression as ChargedCompression).decompressCharged(data, readMaxBytes, memory) : compression.decompress(data, readMaxBytes);
 }

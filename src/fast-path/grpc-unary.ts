@@ -1,10 +1,11 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { DescMethodUnary } from "@bufbuild/protobuf";
 import type { HandlerContext, Interceptor, ServiceImplSpec } from "@connectrpc/connect";
 import { createMethodSerializationLookup, type Compression } from "@connectrpc/connect/protocol";
 import { parseContentType } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../logger.js";
 import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
+import type { ConnectionMemory } from "../transport/memory-budget.js";
 import { keepWireBytes, receivedBytesToReply } from "../wire-bytes.js";
 import type { CallEnvironment } from "./call-context.js";
 import { serveUnaryCall, type UnaryRoute } from "./unary-call.js";
@@ -28,6 +29,8 @@ export interface GrpcUnaryFastPathOptions extends CallEnvironment {
   readonly logger: Logger;
   /** Where refusals are logged, rate-limited per kind. */
   readonly repeats: RepeatLimitedLog;
+  /** The memory account of a call's connection (none: nothing is counted). */
+  readonly connectionMemory?: (session: Http2Session | undefined) => ConnectionMemory | undefined;
 }
 
 /** Serves one stream if it is a unary gRPC call this path handles; false hands it to connect. */

@@ -10,6 +10,7 @@ import { peerAddress } from "../peer.js";
 import { rpcName } from "../rpc-name.js";
 import { currentTrace, runWithTrace } from "../trace-context.js";
 import { FastCallContext } from "./call-context.js";
+import type { CallMemory } from "../transport/memory-budget.js";
 import { UnaryEnvelopes } from "./envelope-reader.js";
 import type { GrpcUnaryFastPathOptions } from "./grpc-unary.js";
 import type { UnaryFn } from "./unary-chain.js";
@@ -40,7 +41,10 @@ export function serveUnaryCall(route: UnaryRoute, stream: ServerHttp2Stream, hea
 // trailers to end with.
 const kUnaryCall = Symbol("fast-path unary call");
 const kTrailer = Symbol("grpc trailer");
-type CallStream = ServerHttp2Stream & { [kUnaryCall]: UnaryCall | undefined; [kTrailer]?: OutgoingHttpHeaders };
+// What the call holds of the memory budget, given back when the stream
+// closes: the reply has been sent (or the stream reset) by then.
+const kMemory = Symbol("call memory");
+type CallStream = ServerHttp2Stream & { [kUnaryCall]: UnaryCall | undefined; [kTrailer]?: OutgoingHttpHeaders; [kMemory]?: CallMemory };
 
 function onData(this: CallStream, chunk: Buffer) {
   this[kUnaryCall]?.data(chunk);
@@ -50,6 +54,9 @@ function onEnd(this: CallStream) {
 }
 function onClose(this: CallStream) {
   this[kUnaryCall]?.closed();
+}
+function releaseMemory(this: CallStream) {
+  this[kMemory]!.releaseAll();
 }
 
 // For a call that came with a trace context: node's stream events do not
@@ -86,6 +93,7 @@ class UnaryCall implements CallState {
   readonly #compression: ReturnType<typeof compressionNegotiate>;
   readonly #timeoutError: ConnectError | undefined;
   #envelopes: UnaryEnvelopes | undefined;
+  #memory: CallMemory | undefined;
 
   constructor(route: UnaryRoute, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: GrpcUnaryFastPathOptions) {
     const timeout = parseTimeout(header(headers, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
@@ -128,6 +136,11 @@ class UnaryCall implements CallState {
     }
     this.#envelopes = new UnaryEnvelopes(this.#options.readMaxBytes);
     const stream = this.#stream;
+    const memory = this.#options.connectionMemory?.(stream.session)?.call();
+    if (memory !== undefined) {
+      this.#memory = (stream as CallStream)[kMemory] = memory;
+      stream.once("close", releaseMemory);
+    }
     if (stream.readableEnded) {
       // A request with no body at all (END_STREAM on its headers): node has
       // already emitted "end".
@@ -148,6 +161,7 @@ class UnaryCall implements CallState {
     }
     let enough: boolean;
     try {
+      this.#memory?.take(chunk.length);
       enough = envelopes.push(chunk);
     } catch (e) {
       this.#envelopes = undefined;
@@ -183,7 +197,7 @@ class UnaryCall implements CallState {
     this.#envelopes = undefined;
     let message: MaybePromise<MessageShape<DescMessage>>;
     try {
-      message = envelopes.message(this.#compression.request, this.#route.parse);
+      message = envelopes.message(this.#compression.request, this.#route.parse, this.#memory);
     } catch (e) {
       return this.#finish(undefined, e);
     }
@@ -239,12 +253,24 @@ class UnaryCall implements CallState {
     }
     const compression = this.#compression.response;
     if (compression === null || data.byteLength < this.#options.compressMinBytes) {
-      return this.#respond(response, envelope(0, data), undefined);
+      return this.#respondWith(response, envelope(0, data));
     }
     compression.compress(data).then(
-      (compressed) => this.#respond(response, envelope(compressedFlag, compressed), undefined),
+      (compressed) => this.#respondWith(response, envelope(compressedFlag, compressed)),
       (e: unknown) => this.#respond(response, undefined, e),
     );
+  }
+
+  // A reply counts against the memory budget until it has been sent (the
+  // stream's close gives it back); one that does not fit is refused like a
+  // request would be.
+  #respondWith(response: UnaryResponse, body: Buffer): void {
+    try {
+      this.#memory?.take(body.byteLength);
+    } catch (e) {
+      return this.#respond(response, undefined, e);
+    }
+    this.#respond(response, body, undefined);
   }
 
   // Headers (and trailers) as connect writes them: its defaults first, then

@@ -55,9 +55,6 @@ function onEnd(this: CallStream) {
 function onClose(this: CallStream) {
   this[kUnaryCall]?.closed();
 }
-function releaseMemory(this: CallStream) {
-  this[kMemory]!.releaseAll();
-}
 
 // For a call that came with a trace context: node's stream events do not
 // carry it, and the hook and every log line of the call must see it.
@@ -69,6 +66,12 @@ function inCallTrace<A extends unknown[]>(listener: (this: CallStream, ...args: 
 }
 const listeners = { data: onData, end: onEnd, close: onClose };
 const tracedListeners = { data: inCallTrace(onData), end: inCallTrace(onEnd), close: inCallTrace(onClose) };
+
+// Once the call is answered (or abandoned) the stream keeps only this: the
+// memory it holds until it closes. Not traced: it logs nothing.
+function releaseMemory(this: CallStream) {
+  this[kMemory]?.releaseAll();
+}
 
 function sendTrailer(this: CallStream) {
   this.sendTrailers(this[kTrailer]!);
@@ -139,7 +142,7 @@ class UnaryCall implements CallState {
     const memory = this.#options.connectionMemory?.(stream.session)?.call();
     if (memory !== undefined) {
       this.#memory = (stream as CallStream)[kMemory] = memory;
-      stream.once("close", releaseMemory);
+      stream.on("close", releaseMemory); // (emitted once; `once` would add a closure per call)
     }
     if (stream.readableEnded) {
       // A request with no body at all (END_STREAM on its headers): node has

@@ -10,7 +10,7 @@ import { repoPath } from "../helpers/paths.js";
 import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
 import { renderChart } from "./chart.js";
 import { requireH2load, runH2load, type H2loadResult } from "./h2load.js";
-import { dispatchBody } from "./payloads.js";
+import { dispatchBody, uploadDispatchBody } from "./payloads.js";
 import { productionNodeArgs } from "./production.js";
 
 // `pnpm bench`: the project's server against a @grpc/grpc-js reference server,
@@ -32,6 +32,8 @@ const outDir = opts.out ?? repoPath("bench-results");
 requireH2load();
 
 const dispatchFrame = dispatchBody();
+// A 16 MiB Object (an 8 MiB upload): assembling a large message must stay linear.
+const uploadFrame = uploadDispatchBody(8 * 2 ** 20);
 const echoBody = grpcFrame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "Hello World!" })));
 
 interface BenchCase {
@@ -56,6 +58,7 @@ const cases: BenchCase[] = [
   { name: "Echo", path: "/echo.Echo/Reply", body: echoBody, replyBytes: 5 + 24, log: false, requests: throughput, clients: 16, streams: 32 },
   { name: "Dispatch, log off, --workers 2", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: throughput, clients: 16, streams: 32, workers: 2 },
   { name: "Dispatch, one call at a time", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: smoke ? 200 : 5000, clients: 1, streams: 1 },
+  { name: "Dispatch, 16 MiB Object, 2 at a time", path: "/coprocess.Dispatcher/Dispatch", body: uploadFrame, replyBytes: uploadFrame.length, log: false, requests: smoke ? 4 : 40, clients: 1, streams: 2 },
 ];
 
 type ServerName = "project" | "grpc-js";

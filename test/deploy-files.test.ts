@@ -72,7 +72,7 @@ describe("deployment files", () => {
   it("compose: Tyk Gateway, Redis and the plugin server; mounted files exist; Tyk dials the plugin server's gRPC port", async () => {
     const composePath = repoPath("config", "docker", "compose.yaml");
     const compose = parseYaml(readFileSync(composePath, "utf8")) as { services: Record<string, any> };
-    assert.deepEqual(Object.keys(compose.services).sort(), ["plugins", "redis", "tyk-gateway"]);
+    assert.deepEqual(Object.keys(compose.services).sort(), ["plugins", "redis", "tyk-gateway", "tyk-oas-api"]);
     const plugins = compose.services["plugins"];
     assert.ok(existsSync(join(dirname(composePath), plugins.build.context, "Dockerfile")));
     const gateway = compose.services["tyk-gateway"];
@@ -91,10 +91,18 @@ describe("deployment files", () => {
     const image = serverConfig(JSON.parse(dockerfile().filter((s) => s.op === "CMD").at(-1)!.args) as string[]);
     assert.equal(Number(target.port), port(formatListenAddress(image.listen[0]!)));
     const apps = mounts.filter(([, t]) => t!.startsWith(tykConf.app_path + "/")).map(([h]) => h!);
-    assert.ok(apps.length >= 2, "API definitions are mounted into app_path");
     // The shipped definitions, whose hooks shipped-config.test.ts checks against config/plugins.json;
-    // the image serves that file's plugins.
-    assert.deepEqual(apps.map((a) => a.replace(/^\.\.\/tyk\//, "")).sort(), ["api-classic.json", "api-oas.json"]);
+    // the image serves that file's plugins. The Classic one goes into app_path; the OAS one is
+    // posted to the Gateway API (the gateway skips a bare OAS document in app_path).
+    assert.deepEqual(apps.map((a) => a.replace(/^\.\.\/tyk\//, "")).sort(), ["api-classic.json"]);
+    const oasLoader = compose.services["tyk-oas-api"];
+    const oasMount = (oasLoader.volumes as string[]).map((v) => v.split(":"))[0]!;
+    assert.ok(existsSync(join(dirname(composePath), oasMount[0]!)), `${oasMount[0]} exists`);
+    assert.equal(oasMount[0], "../tyk/api-oas.json");
+    const script = (oasLoader.command as string[]).join(" ");
+    assert.match(script, /POST .*\/tyk\/apis\/oas/);
+    assert.match(script, new RegExp(`--data @${oasMount[1]}`));
+    assert.equal(oasLoader.environment.TYK_SECRET, gateway.environment.TYK_GW_SECRET, "the Gateway API's secret");
     const registry = await loadPlugins(image.plugins, image.pluginOptions, createLogger({ level: "silent", format: "json" }));
     const classic = JSON.parse(readFileSync(join(dirname(composePath), apps.find((a) => a.endsWith("classic.json"))!), "utf8"));
     for (const hook of classic.custom_middleware.pre as Array<{ name: string }>) assert.ok(registry.has("pre", hook.name), `pre hook ${hook.name} is served`);

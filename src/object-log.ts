@@ -74,6 +74,10 @@ export function spliceDeferredObject(line: string): string {
 export function logDispatchObject(logger: Logger, level: "info" | "debug", object: Object$, logSecrets: boolean): void {
   if ((logger as Logger & { [kExpandsObjects]?: true })[kExpandsObjects] === true) {
     const bytes = wireBytesOf(object) ?? toBinary(ObjectSchema, object);
+    if (bytes.byteLength > maxLoggedObjectBytes) {
+      logger[level]({ object: largeObjectLogJson(object, logSecrets), objectBytes: bytes.byteLength }, "dispatch object");
+      return;
+    }
     pending = markDeferredObject(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"), logSecrets);
     try {
       logger[level]({ [placeholderField]: 0 }, "dispatch object");
@@ -82,7 +86,30 @@ export function logDispatchObject(logger: Logger, level: "info" | "debug", objec
     }
     return;
   }
-  logger[level]({ object: objectLogJson(object, logSecrets) }, "dispatch object");
+  const bodies = (object.request?.rawBody.length ?? 0) + (object.response?.rawBody.length ?? 0);
+  logger[level]({ object: bodies > maxLoggedObjectBytes ? largeObjectLogJson(object, logSecrets) : objectLogJson(object, logSecrets) }, "dispatch object");
+}
+
+/**
+ * Objects larger than this are logged without their bodies. Why: a log line
+ * of a 20 MB upload (sent twice: 40 MB, 53 MB as base64) stalled pino's
+ * log thread for good, and nobody reads a body of that size in a log.
+ */
+export const maxLoggedObjectBytes = 256 * 1024;
+
+// A large Object's JSON, its request and response bodies replaced by their sizes.
+function largeObjectLogJson(object: Object$, logSecrets: boolean): ObjectJson {
+  const json = objectLogJson(object, logSecrets);
+  const note = (bytes: number) => `[${bytes} bytes not logged]`;
+  if (json.request) {
+    if (json.request.body !== undefined) json.request.body = note(Buffer.byteLength(object.request?.body ?? ""));
+    if (json.request.rawBody !== undefined) json.request.rawBody = note(object.request?.rawBody.length ?? 0);
+  }
+  if (json.response) {
+    if (json.response.body !== undefined) json.response.body = note(Buffer.byteLength(object.response?.body ?? ""));
+    if (json.response.rawBody !== undefined) json.response.rawBody = note(object.response?.rawBody.length ?? 0);
+  }
+  return json;
 }
 
 /** An Object's proto3 JSON as the log shows it: credentials masked unless `logSecrets`. */

@@ -5,7 +5,12 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Dispatcher } from "../gen/coprocess_object_pb.js";
 import { Users } from "../gen/users_pb.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { HookType } from "../gen/coprocess_common_pb.js";
+import { ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
+import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { requestObject } from "./helpers/tyk-gateway.js";
 import { repoPath } from "./helpers/paths.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 
@@ -52,6 +57,24 @@ describe("logging", () => {
       assert.equal(dump.level, 30);
       assert.equal((dump.object as { request: { headers: Record<string, string> } }).request.headers["Authorization"], "[redacted]");
     }));
+
+  it("--log-objects: an Object over 256 KiB is logged without its bodies (a 20 MB upload's line stalled the log thread, and the exit failed)", async () => {
+    const server = await startServerProcess(["--log-level", "info", "--log-objects"]);
+    try {
+      const object = requestObject(HookType.Pre, "big", { method: "POST", url: "/upload", headers: { Authorization: "SECRET-big" }, body: "x".repeat(20 * 2 ** 20) });
+      const res = await rawGrpcCall(server.baseUrl, "/coprocess.Dispatcher/Dispatch", grpcFrame(toBinary(ObjectSchema, object)));
+      assert.equal(res.trailers["grpc-status"], "0");
+      const dump = await server.waitForLog((l) => l.msg === "dispatch object");
+      const logged = dump.object as { request: { body: string; rawBody: string; url: string; headers: Record<string, string> } };
+      assert.equal(logged.request.body, `[${20 * 2 ** 20} bytes not logged]`);
+      assert.equal(logged.request.rawBody, `[${20 * 2 ** 20} bytes not logged]`);
+      assert.equal(logged.request.url, "/upload");
+      assert.equal(logged.request.headers["Authorization"], "[redacted]");
+      assert.ok(Number(dump["objectBytes"]) > 40 * 2 ** 20);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
 
   it("CreateUser logs metadata with credentials masked and never logs the password", async () => {
     const server = await startServerProcess(["--log-level", "trace"]);

@@ -76,6 +76,35 @@ function apiDefinitions(upstream: string): object[] {
     keyless("article", `${upstream}/`, { pre: [{ name: "MyPreCustomPluginForBasicAuth" }] }),
     // Tyk's 'Pre Hook with SetHeaders'.
     keyless("inject", `${upstream}/`, { pre: [{ name: "injectHeaders" }] }),
+    // Response rewrite (G4, G10): the API's config_data says what to change; disabled, it is not sent.
+    keyless("resp", `${upstream}/`, { response: [{ name: "rewriteResponse" }] }, {
+      config_data: { responseRewrite: { body: "newbody ✓", status: 203, headers: { "X-Rewritten": "yes" } } },
+    }),
+    keyless("resp-off", `${upstream}/`, { response: [{ name: "rewriteResponse" }] }, { config_data: { responseRewrite: { body: "hidden" } }, config_data_disabled: true }),
+    // The return-overrides matrix (Tyk's Python coprocess tests), driven by the query.
+    keyless("overrides", `${upstream}/`, { pre: [{ name: "returnOverrides" }] }),
+    // Bodies (G2): JSON as text and bytes, binary multipart as bytes only.
+    keyless("bodies", `${upstream}/`, { pre: [{ name: "testPreHook2" }] }),
+    // coprocess_test.go's ObjectPostProcess: header and query parameter edits.
+    keyless("edits", `${upstream}/`, { pre: [{ name: "postProcess" }] }),
+    // The Python test's loop: URL rewrite and method transform, then a Post hook sends it to another API.
+    {
+      ...keyless("loop", `${upstream}/`, { post: [{ name: "urlRewrite" }] }),
+      version_data: {
+        not_versioned: true,
+        versions: {
+          Default: {
+            name: "Default",
+            use_extended_paths: true,
+            extended_paths: {
+              url_rewrites: [{ path: "/get", method: "GET", match_pattern: "/get", rewrite_to: "/test2" }],
+              method_transforms: [{ path: "/get", method: "GET", to_method: "POST" }],
+            },
+          },
+        },
+      },
+    },
+    keyless("test-api-2", `${upstream}/api2/`, {}),
     // Tyk's 'Post Hook with metadata': keys created through the Gateway API, with nested metadata.
     {
       ...keyless("meta", `${upstream}/`, { post_key_auth: [{ name: "sessionMetadataHeaders", require_session: true }], post: [{ name: "testPostHook1", require_session: true }] }),
@@ -124,7 +153,8 @@ for (const transport of transports) {
     });
     after(async () => {
       await gateway?.stop();
-      assert.equal(await plugins?.stop(), 0);
+      const code = await plugins?.stop();
+      assert.equal(code, 0, JSON.stringify(plugins?.lines.filter((l) => (l.level ?? 0) >= 50 || "raw" in l).slice(-5)));
       await upstream?.stop();
       await redis?.stop();
     });
@@ -203,6 +233,110 @@ for (const transport of transports) {
       const seen = upstream.last("/get")!;
       assert.deepEqual(JSON.parse(String(seen.headers["x-tyk-meta-testkey"])), { nestedkey: "nestedvalue" });
       assert.equal(seen.headers["x-tyk-meta-testkey2"], "testvalue");
+    });
+
+    it("response rewrite: body, status and headers as config_data says, Content-Length follows; config_data_disabled hides it", async () => {
+      const res = await request("/resp/get");
+      assert.equal(res.status, 203, res.text);
+      assert.equal(res.text, "newbody ✓");
+      assert.equal(Number(res.headers["content-length"]), Buffer.byteLength("newbody ✓"));
+      assert.equal(res.headers["x-rewritten"], "yes");
+      assert.equal(res.headers["x-config-data"], "true");
+      // The upstream's own headers, repeated ones too, survive the hook (multivalue_headers).
+      assert.equal(res.headers["content-type"], "application/json");
+      const off = await request("/resp-off/get");
+      assert.equal(off.status, 200);
+      assert.equal(off.headers["x-config-data"], "false");
+      assert.notEqual(off.text, "hidden");
+      assert.equal(off.headers["x-served-through"], "tyk-grpc-ts", "the plugin's own default still applies");
+    });
+
+    describe("return overrides: what the client gets", () => {
+      const cases = [
+        { query: "status=200", status: 200, body: '{"foo": "bar"}' },
+        { query: "status=200&body=text", status: 200, body: "foobar" },
+        { query: "status=400", status: 400, error: '{"foo": "bar"}' },
+        { query: "status=400&body=text", status: 400, error: "foobar" },
+        { query: "status=400&override_error=1", status: 400, body: '{"foo": "bar"}' },
+        { query: "status=400&body=text&override_error=1", status: 400, body: "foobar" },
+        { query: "status=401", status: 401, error: '{"foo": "bar"}' },
+        { query: "status=401&body=text", status: 401, error: "foobar" },
+        { query: "status=401&override_error=1", status: 401, body: '{"foo": "bar"}' },
+        { query: "status=401&body=text&override_error=1", status: 401, body: "foobar" },
+      ];
+      for (const c of cases) {
+        it(`?${c.query}: ${c.status}, ${c.error !== undefined ? "the gateway's JSON error page" : "the body as the hook sent it"}`, async () => {
+          const before = upstream.requests.length;
+          const res = await request(`/overrides/get?${c.query}`);
+          assert.equal(res.status, c.status);
+          assert.equal(res.headers["x-foo"], "Bar");
+          if (c.error !== undefined) {
+            assert.equal(res.headers["content-type"], "application/json");
+            assert.equal(res.headers["x-generator"], "tyk.io");
+            assert.deepEqual(JSON.parse(res.text), { error: c.error });
+          } else {
+            // Go sniffs a type for a body written without one.
+            assert.equal(res.headers["content-type"], "text/plain; charset=utf-8");
+            assert.equal(res.text, c.body);
+          }
+          assert.equal(Number(res.headers["content-length"]), res.body.length);
+          assert.equal(upstream.requests.length, before, "the upstream is not called");
+        });
+      }
+    });
+
+    it("bodies: JSON arrives as text and bytes, a binary multipart upload as bytes only; both reach the upstream byte for byte", async () => {
+      const json = JSON.stringify({ name: "tyk", unicode: "héllo ✓" });
+      const ok = await request("/bodies/post", { method: "POST", headers: { "content-type": "application/json" }, body: json });
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(upstream.last("/post")!.body.toString(), json);
+      const boundary = "XyZ";
+      const binary = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28]);
+      const multipart = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+        binary,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      const up = await request("/bodies/upload", { method: "POST", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body: multipart });
+      assert.equal(up.status, 200, up.text);
+      assert.deepEqual(upstream.last("/upload")!.body, multipart);
+    });
+
+    it("a 20 MB body passes with raised grpc_recv_max_size/grpc_send_max_size; one over the limit gets the gateway's 500", async () => {
+      const big = "x".repeat(20 * 2 ** 20);
+      const ok = await request("/bodies/big", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ big }) });
+      assert.equal(ok.status, 200, ok.text.slice(0, 200));
+      assert.equal(upstream.last("/big")!.body.length, big.length + 10);
+      // 40 MB sent twice (body and raw_body) is more than the gateway's 64 MiB send limit.
+      const tooBig = await request("/bodies/huge", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ big: "y".repeat(40 * 2 ** 20) }) });
+      assert.equal(tooBig.status, 500);
+      assert.equal(upstream.last("/huge"), undefined);
+    });
+
+    it("headers and queries: repeated request and response headers, unicode, parameter edits", async () => {
+      const res = await request("/edits/get?a=1&b=2&remove=me&q=%C3%A9t%C3%A9", {
+        headers: { "X-Multi": ["one", "two"], Deletethisheader: "gone", "X-Unicode": Buffer.from("héllo ✓").toString("latin1") },
+      });
+      assert.equal(res.status, 200, res.text);
+      const seen = upstream.last("/get?")!;
+      const query = new URL(seen.url, "http://x").searchParams;
+      assert.deepEqual([query.get("a"), query.get("b"), query.get("remove"), query.get("customparam"), query.get("q")], ["1", "2", null, "customvalue", "été"]);
+      assert.equal(seen.headers["test"], "value");
+      assert.equal(seen.headers["deletethisheader"], undefined);
+      const multi = seen.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === "x-multi");
+      assert.deepEqual(multi, ["one", "two"], "both values of a repeated header reach the upstream");
+      assert.equal(Buffer.from(String(seen.headers["x-unicode"]), "latin1").toString("utf8"), "héllo ✓");
+      // Repeated response headers through a Response hook: the gateway rebuilds them from multivalue_headers.
+      const cookies = await request("/resp-off/cookies");
+      assert.equal(cookies.status, 200);
+    });
+
+    it("URL rewrite and method transform, then a Post hook sends the request to another API with tyk://", async () => {
+      const res = await request("/loop/get");
+      assert.equal(res.status, 200, res.text);
+      const seen = upstream.last("/api2/")!;
+      assert.equal(seen.method, "GET");
+      assert.equal(seen.url, "/api2/newpath");
     });
 
     it("events: an AuthFailure reaches the API's cp_dynamic_handler through DispatchEvent", async () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { repoPath } from "./helpers/paths.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { errorPage } from "./helpers/tyk-gateway.js";
 import { freePort, gatewayBinary, gatewayRequest, startGateway, startRedis, startUpstream, type Gateway } from "./helpers/tyk-real-gateway.js";
 
 // The real Tyk Gateway in front of this project's server: real HTTP requests
@@ -83,6 +84,7 @@ function apiDefinitions(upstream: string): object[] {
     keyless("resp-off", `${upstream}/`, { response: [{ name: "rewriteResponse" }] }, { config_data: { responseRewrite: { body: "hidden" } }, config_data_disabled: true }),
     // The return-overrides matrix (Tyk's Python coprocess tests), driven by the query.
     keyless("overrides", `${upstream}/`, { pre: [{ name: "returnOverrides" }] }),
+    keyless("quote", `${upstream}/`, { pre: [{ name: "rejectQuote" }] }),
     // Bodies (G2): JSON as text and bytes, binary multipart as bytes only.
     keyless("bodies", `${upstream}/`, { pre: [{ name: "testPreHook2" }] }),
     // coprocess_test.go's ObjectPostProcess: header and query parameter edits.
@@ -274,6 +276,7 @@ for (const transport of transports) {
             assert.equal(res.headers["content-type"], "application/json");
             assert.equal(res.headers["x-generator"], "tyk.io");
             assert.deepEqual(JSON.parse(res.text), { error: c.error });
+            assert.equal(res.text, errorPage(c.error), "the model of the gateway writes the same page");
           } else {
             // Go sniffs a type for a body written without one.
             assert.equal(res.headers["content-type"], "text/plain; charset=utf-8");
@@ -283,6 +286,12 @@ for (const transport of transports) {
           assert.equal(upstream.requests.length, before, "the upstream is not called");
         });
       }
+    });
+
+    it("reject(): the gateway's error page is valid JSON whatever the message holds (quotes, <, &, =, \\, unicode)", async () => {
+      const res = await request("/quote/get");
+      assert.equal(res.status, 400);
+      assert.deepEqual(JSON.parse(res.text), { error: `it’s <b> & "quoted" = \\ é ✓` });
     });
 
     it("bodies: JSON arrives as text and bytes, a binary multipart upload as bytes only; both reach the upstream byte for byte", async () => {

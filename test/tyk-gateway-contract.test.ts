@@ -205,9 +205,10 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
     const cases = [
       { status: 200, body: "json", override: false, expect: { kind: "respond", body: '{"foo": "bar"}' } },
       { status: 200, body: "text", override: false, expect: { kind: "respond", body: "foobar" } },
-      { status: 400, body: "json", override: false, expect: { kind: "error", body: JSON.stringify({ error: '{"foo": "bar"}' }) } },
-      { status: 400, body: "text", override: false, expect: { kind: "error", body: '{"error":"foobar"}' } },
-      { status: 401, body: "text", override: false, expect: { kind: "error", body: '{"error":"foobar"}' } },
+      // The error pages as the real gateway writes them (test/tyk-e2e.test.ts checks the same cases against it).
+      { status: 400, body: "json", override: false, expect: { kind: "error", body: '{\n    "error": "{\\"foo\\": \\"bar\\"}"\n}' } },
+      { status: 400, body: "text", override: false, expect: { kind: "error", body: '{\n    "error": "foobar"\n}' } },
+      { status: 401, body: "text", override: false, expect: { kind: "error", body: '{\n    "error": "foobar"\n}' } },
       { status: 400, body: "json", override: true, expect: { kind: "respond", body: '{"foo": "bar"}' } },
       { status: 401, body: "text", override: true, expect: { kind: "respond", body: "foobar" } },
     ] as const;
@@ -220,8 +221,18 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
         assert.equal(result.status, c.status);
         assert.equal(result.body, c.expect.body);
         assert.equal(result.headers["X-Foo"], "Bar");
+        // Seen from the real gateway: its page is JSON with a generator header; a body sent
+        // without a type gets one sniffed by Go.
+        assert.equal(result.headers["Content-Type"], result.kind === "error" ? "application/json" : "text/plain; charset=utf-8");
       });
     }
+
+    it("reject() with quotes, <, &, =, \\ and an apostrophe: the gateway's page is still valid JSON (the apostrophe is sent as ’)", async () => {
+      const req = get("/get");
+      const result = applyRequestReply(req, await call(requestObject(HookType.Pre, "rejectQuote", req)));
+      assert.ok(result.kind === "error");
+      assert.deepEqual(JSON.parse(result.body), { error: `it’s <b> & "quoted" = \\ é ✓` });
+    });
   });
 
   it("coprocess ObjectPostProcess: set and delete headers and query parameters", async () => {

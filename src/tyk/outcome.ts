@@ -7,6 +7,8 @@ export type OutcomeHeaders = Readonly<Record<string, string>>;
 /**
  * Stop the request with an error: the gateway answers `status` (>= 400) with
  * its JSON error template, `{"error": "<message>"}`, and fires AuthFailure.
+ * The gateway JS-escapes the message into the page, where an apostrophe
+ * would make it invalid JSON: `'` is sent as `’` (U+2019).
  */
 export interface Reject {
   readonly kind: "reject";

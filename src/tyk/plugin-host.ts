@@ -295,11 +295,15 @@ function applyRequestOutcome(object: Object$, outcome: RequestOutcome | void): H
   const ro = object.request!.returnOverrides!;
   const headers = checkedHeaders(outcome.headers);
   switch (outcome.kind) {
-    case "reject":
+    case "reject": {
       checkStatus(outcome.status, 400, "reject()");
-      // The gateway copies response_error into response_body and renders its error template.
-      Object.assign(ro, { responseCode: outcome.status, responseError: outcome.message, responseBody: outcome.message, overrideError: false, headers });
+      // The gateway copies response_error into response_body and renders its error template,
+      // JS-escaping the message (Go's JSEscapeString), which turns ' into \' : invalid JSON
+      // (seen against the real gateway). A typographic apostrophe reads the same.
+      const message = outcome.message.replaceAll("'", "\u2019");
+      Object.assign(ro, { responseCode: outcome.status, responseError: message, responseBody: message, overrideError: false, headers });
       return "reject";
+    }
     case "respond":
       checkStatus(outcome.status, 100, "respond()");
       // override_error makes a >= 400 answer carry the body verbatim instead of the error template.

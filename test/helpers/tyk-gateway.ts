@@ -154,16 +154,35 @@ export function applyRequestReply(sent: HttpRequest, reply: Object$): RequestRes
   const ro = r.returnOverrides;
   const body = ro.responseError !== "" ? ro.responseError : ro.responseBody;
   if (ro.responseCode >= 400 && !ro.overrideError) {
-    return { kind: "error", status: ro.responseCode, body: JSON.stringify({ error: body || "Key not authorised" }), headers: { ...ro.headers } };
+    return { kind: "error", status: ro.responseCode, body: errorPage(body || "Key not authorised"), headers: { ...ro.headers, "Content-Type": "application/json", "X-Generator": "tyk.io" } };
   }
   if (ro.responseCode > 0) {
-    return { kind: "respond", status: ro.responseCode, body, headers: { ...ro.headers } };
+    // Go's ResponseWriter sniffs a Content-Type when none was set (as seen from the real gateway).
+    return { kind: "respond", status: ro.responseCode, body, headers: { "Content-Type": sniffedType(body), ...ro.headers } };
   }
   return {
     kind: "continue",
     request: { method: r.method, url: finalUrl, headers, body: r.rawBody }, // body from raw_body only
     metadata: { ...reply.metadata },
   };
+}
+
+/**
+ * The gateway's error page (templates/error.json, for requests without an
+ * XML content type): the message put in with Go's template.JSEscapeString,
+ * which makes an apostrophe `\'`, not valid JSON (seen against the real
+ * gateway, v5.14.0).
+ */
+export function errorPage(message: string): string {
+  const escaped = message.replace(/[\\'"<>&=\u0000-\u001f\u2028\u2029]/g, (c) =>
+    c === "\\" || c === "'" || c === '"' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`,
+  );
+  return `{\n    "error": "${escaped}"\n}`;
+}
+
+// http.DetectContentType for the bodies hooks send: text, or bytes.
+function sniffedType(body: string): string {
+  return /^\s*<(!doctype html|html|head|body)/i.test(body) ? "text/html; charset=utf-8" : "text/plain; charset=utf-8";
 }
 
 /** What the gateway does after a custom auth (CustomKeyCheck) reply, without an ID extractor (section 3.3). */

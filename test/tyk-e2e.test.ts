@@ -141,7 +141,10 @@ for (const transport of transports) {
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "tyk-e2e-"));
       redis = await startRedis();
-      upstream = await startUpstream();
+      // Repeated response headers for the Response hook to carry through.
+      upstream = await startUpstream((req) =>
+        req.url.includes("/cookies") ? { headers: { "content-type": "text/plain", "set-cookie": ["a=1", "b=2"], "x-multi": ["p", "q"] }, body: "cookies" } : undefined,
+      );
       const listen = transport === "tcp" ? `127.0.0.1:${await freePort()}` : `unix://${join(dir, "plugins.sock")}`;
       plugins = await startServerProcess(["--config", pluginConfig(dir), "--listen", listen, "--http-listen", "127.0.0.1:0", "--log-objects", "--log-level", "info"]);
       const pluginTarget = transport === "tcp" ? `tcp://${listen}` : listen;
@@ -338,6 +341,9 @@ for (const transport of transports) {
       // Repeated response headers through a Response hook: the gateway rebuilds them from multivalue_headers.
       const cookies = await request("/resp-off/cookies");
       assert.equal(cookies.status, 200);
+      assert.deepEqual(cookies.headers["set-cookie"], ["a=1", "b=2"]);
+      assert.deepEqual(cookies.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === "x-multi"), ["p", "q"]);
+      assert.equal(cookies.headers["x-served-through"], "tyk-grpc-ts");
     });
 
     it("URL rewrite and method transform, then a Post hook sends the request to another API with tyk://", async () => {
@@ -358,3 +364,143 @@ for (const transport of transports) {
     });
   });
 }
+
+describe("the real Tyk Gateway: tracing, failures, restarts", { skip: missing }, () => {
+  let dir: string;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let port: number;
+  let gateway: Gateway;
+  let plugins: ServerProcess | undefined;
+  const request = (path: string, init?: Parameters<typeof gatewayRequest>[2]) => gatewayRequest(gateway.baseUrl, path, init);
+  const startPlugins = (extra: string[] = []) =>
+    startServerProcess(["--config", pluginConfig(dir), "--listen", `127.0.0.1:${port}`, "--log-level", "info", "--plugin-timeout", "1s", ...extra]);
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "tyk-e2e-"));
+    redis = await startRedis();
+    // Also the OpenTelemetry collector: it takes the gateway's spans (OTLP over HTTP) and answers 200.
+    upstream = await startUpstream((req) => (req.url.startsWith("/v1/") ? { status: 200, body: "" } : undefined));
+    port = await freePort();
+    plugins = await startPlugins();
+    gateway = await startGateway(gw, {
+      redisPort: redis.port,
+      pluginTarget: `tcp://127.0.0.1:${port}`,
+      apis: [
+        keyless("traced", `${upstream.url}/`, { pre: [{ name: "showTrace" }] }),
+        keyless("inject", `${upstream.url}/`, { pre: [{ name: "injectHeaders" }] }),
+        keyless("throws", `${upstream.url}/`, { pre: [{ name: "throws" }] }),
+        keyless("hangs", `${upstream.url}/`, { pre: [{ name: "hangs" }] }),
+        {
+          ...keyless("auth-throws", `${upstream.url}/`, { auth_check: { name: "authThrows" } }),
+          use_keyless: false,
+          enable_coprocess_auth: true,
+          custom_plugin_auth_enabled: true,
+          auth: { auth_header_name: "Authorization" },
+        },
+      ],
+      conf: {
+        opentelemetry: {
+          enabled: true,
+          exporter: "http",
+          endpoint: upstream.url.replace("http://", ""),
+          span_processor_type: "simple",
+          context_propagation: "tracecontext",
+          sampling: { type: "AlwaysOn" },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gateway?.stop();
+    if (plugins) assert.equal(await plugins.stop(), 0);
+    await upstream?.stop();
+    await redis?.stop();
+  });
+
+  it("W3C trace context: with the gateway's OpenTelemetry on, the hook sees the traceparent of the request's trace", async () => {
+    const res = await request("/traced/get");
+    assert.equal(res.status, 200, res.text);
+    const line = await plugins!.waitForLog((l) => l.msg === "hook saw trace context" && l["trace"] !== null);
+    const trace = line["trace"] as { traceId: string; traceparent: string };
+    assert.match(trace.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    assert.equal(line["traceId"], trace.traceId, "the plugin's log lines carry the trace id");
+    // The upstream request belongs to the same trace.
+    const upstreamTrace = String(upstream.last("/get")!.headers["traceparent"] ?? "");
+    assert.equal(upstreamTrace.split("-")[1], trace.traceId);
+  });
+
+  it("a hook that throws: the gateway answers 500 (403 for custom auth); one that hangs is cut off at --plugin-timeout; both logged", async () => {
+    const thrown = await request("/throws/get");
+    assert.equal(thrown.status, 500);
+    assert.deepEqual(JSON.parse(thrown.text), { error: "Middleware error" });
+    const auth = await request("/auth-throws/get", { headers: { Authorization: "anything" } });
+    assert.equal(auth.status, 403);
+    const started = performance.now();
+    const hung = await request("/hangs/get");
+    assert.equal(hung.status, 500);
+    assert.ok(performance.now() - started >= 900, "answered once the 1 s budget ran out");
+    for (const code of ["Internal", "DeadlineExceeded"]) {
+      await plugins!.waitForLog((l) => l.msg === "rpc failed" && l["code"] === code);
+    }
+  });
+
+  it("the plugin server stopped: the gateway answers 500; once it is back, requests are served again", async () => {
+    assert.equal(await plugins!.stop(), 0);
+    plugins = undefined;
+    const down = await request("/inject/get");
+    assert.equal(down.status, 500);
+    plugins = await startPlugins();
+    // grpc-go reconnects with a backoff: wait (generously) until a request is served.
+    const deadline = Date.now() + 60_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await request("/inject/get")).status) !== 200) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(status, 200, "served again within 60 s of the plugin server's restart");
+  });
+
+  it("SIGTERM of the plugin server under load: no request gets a wrong answer, and the gateway reconnects to its successor", async () => {
+    let running = true;
+    const outcomes: string[] = [];
+    const client = async () => {
+      while (running) {
+        const before = upstream.requests.length;
+        const res = await request("/inject/get");
+        if (res.status === 200) {
+          // Served: the upstream got the request with the plugin's header.
+          const seen = upstream.requests.slice(before).find((r) => r.url === "/get");
+          outcomes.push(seen?.headers["x-tyk-plugin"] === "tyk-grpc-ts" ? "ok" : `wrong: ${JSON.stringify(seen?.headers)}`);
+        } else {
+          outcomes.push(res.status === 500 && JSON.parse(res.text).error === "Middleware error" ? "refused" : `wrong: ${res.status} ${res.text}`);
+        }
+      }
+    };
+    const clients = Array.from({ length: 8 }, client);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await plugins!.stop("SIGTERM"), 0, "drained and exited 0");
+    plugins = await startPlugins();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && outcomes.slice(-20).filter((o) => o === "ok").length < 20) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    running = false;
+    await Promise.all(clients);
+    const wrong = outcomes.filter((o) => o.startsWith("wrong"));
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} wrong answers of ${outcomes.length}`);
+    assert.ok(outcomes.slice(-20).every((o) => o === "ok"), "served again after the restart");
+  });
+
+  it("--workers 2 behind the gateway: calls are served, and SIGTERM drains both workers", async () => {
+    assert.equal(await plugins!.stop(), 0);
+    plugins = await startPlugins(["--workers", "2", "--users-store", "memory"]);
+    const deadline = Date.now() + 60_000;
+    let served = 0;
+    while (Date.now() < deadline && served < 20) {
+      if ((await request("/inject/get")).status === 200) served++;
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(served, 20);
+    assert.equal(upstream.last("/get")!.headers["x-tyk-plugin"], "tyk-grpc-ts");
+  });
+});

@@ -2,21 +2,14 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { bufCurl, parseJsonDocuments } from "./helpers/buf-curl.js";
-import { articleObjectJson } from "./helpers/fixtures.js";
+import { articleObjectJson, servedServiceNames } from "./helpers/fixtures.js";
 import { repoPath } from "./helpers/paths.js";
 import { useServerProcess } from "./helpers/server-process.js";
 
 // The buf curl binary from node_modules, with no --schema: every call below
 // resolves the server's types through gRPC server reflection.
 
-const services = [
-  "Users",
-  "coprocess.Dispatcher",
-  "echo.Echo",
-  "grpc.health.v1.Health",
-  "grpc.reflection.v1.ServerReflection",
-  "grpc.reflection.v1alpha.ServerReflection",
-];
+const services = servedServiceNames;
 
 describe("buf curl (reflection only) against the server process", () => {
   const server = useServerProcess();

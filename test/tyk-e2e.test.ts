@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { repoPath } from "./helpers/paths.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { errorPage } from "./helpers/tyk-gateway.js";
-import { freePort, gatewayBinary, gatewayRequest, startGateway, startRedis, startUpstream, type Gateway } from "./helpers/tyk-real-gateway.js";
+import { freePort, gatewayBinary, keylessApi, gatewayRequest, startGateway, startRedis, startUpstream, type Gateway } from "./helpers/tyk-real-gateway.js";
 
 // The real Tyk Gateway in front of this project's server: real HTTP requests
 // to the gateway, real processes (Redis, the gateway, an upstream written
@@ -43,21 +43,9 @@ function pluginConfig(dir: string): string {
   return path;
 }
 
-const versions = { not_versioned: true, versions: { Default: { name: "Default" } } };
-
-/** A keyless Classic API on `listenPath` with these custom_middleware hooks. */
+/** A keyless Classic API on `/<id>/` with these gRPC custom_middleware hooks. */
 function keyless(id: string, target: string, middleware: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  return {
-    name: id,
-    api_id: id,
-    org_id: "default",
-    active: true,
-    use_keyless: true,
-    proxy: { listen_path: `/${id}/`, target_url: target, strip_listen_path: true },
-    version_data: versions,
-    custom_middleware: { driver: "grpc", ...middleware },
-    ...extra,
-  };
+  return keylessApi(id, target, { custom_middleware: { driver: "grpc", ...middleware }, ...extra });
 }
 
 /** The shipped Tyk OAS API definition with only the upstream target rewritten. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { repoPath } from "../helpers/paths.js";
 import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
-import { freePort, gatewayBinary, startGateway, startRedis, startUpstream } from "../helpers/tyk-real-gateway.js";
+import { freePort, gatewayBinary, keylessApi, startGateway, startRedis, startUpstream } from "../helpers/tyk-real-gateway.js";
 import { requireH2load } from "./h2load.js";
 import { productionNodeArgs } from "./production.js";
 
@@ -31,17 +31,7 @@ if ("missing" in binary) {
   process.exit(2);
 }
 
-const versions = { not_versioned: true, versions: { Default: { name: "Default" } } };
-const api = (id: string, target: string, extra: Record<string, unknown>) => ({
-  name: id,
-  api_id: id,
-  org_id: "default",
-  active: true,
-  use_keyless: true,
-  proxy: { listen_path: `/${id}/`, target_url: target, strip_listen_path: true },
-  version_data: versions,
-  ...extra,
-});
+const api = keylessApi;
 // Custom auth without an ID extractor, so that the hook is called on every request.
 const customAuth = { use_keyless: false, enable_coprocess_auth: true, custom_plugin_auth_enabled: true, auth: { auth_header_name: "Authorization" } };
 

@@ -12,3 +12,13 @@ export const articleObjectJson = JSON.parse(
 export function articleObject(): Object$ {
   return fromJson(ObjectSchema, articleObjectJson);
 }
+
+/** Every service the server serves, sorted as reflection clients list them (Users has no package). */
+export const servedServiceNames = [
+  "Users",
+  "coprocess.Dispatcher",
+  "echo.Echo",
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection",
+];

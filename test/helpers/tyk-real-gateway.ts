@@ -231,3 +231,19 @@ export function gatewayRequest(baseUrl: string, path: string, init: { method?: s
     req.end(init.body);
   });
 }
+
+const versions = { not_versioned: true, versions: { Default: { name: "Default" } } };
+
+/** A keyless Classic API definition on `/<id>/` in front of `target`; `extra` adds or overrides fields. */
+export function keylessApi(id: string, target: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: id,
+    api_id: id,
+    org_id: "default",
+    active: true,
+    use_keyless: true,
+    proxy: { listen_path: `/${id}/`, target_url: target, strip_listen_path: true },
+    version_data: versions,
+    ...extra,
+  };
+}

@@ -316,10 +316,6 @@ export function parseConfig(
     const value = setting(flag);
     return value === undefined ? fallback : parseDuration(value, flag.replaceAll("-", " "));
   };
-  const sizeSetting = (flag: string, fallback: number) => {
-    const value = setting(flag);
-    return value === undefined ? fallback : parseSize(value);
-  };
   // Boolean flags: given or not; in the environment "true"; booleans in the file.
   const flagOrTrue = (flag: string): boolean => {
     const envValue = fromEnv(flag);
@@ -362,8 +358,8 @@ export function parseConfig(
       headersTimeoutMs: positive(duration("headers-timeout", defaultLimits.headersTimeoutMs), "headers timeout"),
       requestTimeoutMs: positive(duration("request-timeout", defaultLimits.requestTimeoutMs), "request timeout"),
       memory: {
-        processBytes: sizeSetting("memory-budget", defaultLimits.memory.processBytes),
-        connectionBytes: sizeSetting("connection-memory-budget", defaultLimits.memory.connectionBytes),
+        processBytes: parseSize(setting("memory-budget") ?? String(defaultLimits.memory.processBytes)),
+        connectionBytes: parseSize(setting("connection-memory-budget") ?? String(defaultLimits.memory.connectionBytes)),
       },
     },
   };

@@ -129,7 +129,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const callPeer = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? peers.get(req.stream.session!) : peerOf(req.socket));
   // Lines a caller can cause once per request are rate-limited per kind.
   const repeats = new RepeatLimitedLog(logger);
-  const guard = createRequestGuard(repeats);
+  const guard = createRequestGuard(repeats, { socket: peerOf, session: (session) => peers.get(session) });
   const refused = refusedCallLog(repeats, callPeer);
   const connectHandler = refused.wrap(
     connectNodeAdapter({
@@ -178,7 +178,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   };
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-    if (!guard.http2(stream, headers, peers.get(stream.session!))) {
+    if (!guard.http2(stream, headers)) {
       return;
     }
     if (limits.maxDeadlineMs > 0) {
@@ -242,7 +242,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
       },
       (req, res) => {
-        if (!guard.http1(req, res, peerOf(req.socket))) {
+        if (!guard.http1(req, res)) {
           return;
         }
         res.once("finish", () => served(req.socket));

@@ -6,7 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { repoPath } from "./helpers/paths.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { errorPage } from "./helpers/tyk-gateway.js";
-import { freePort, gatewayBinary, keylessApi, gatewayRequest, startGateway, startRedis, startUpstream, type Gateway } from "./helpers/tyk-real-gateway.js";
+import { freePort } from "./helpers/free-port.js";
+import { gatewayBinary, keylessApi, gatewayRequest, startGateway, startRedis, startUpstream, type Gateway } from "./helpers/tyk-real-gateway.js";
 
 // The real Tyk Gateway in front of this project's server: real HTTP requests
 // to the gateway, real processes (Redis, the gateway, an upstream written

@@ -52,7 +52,7 @@ function onData(this: CallStream, chunk: Buffer) {
 function onEnd(this: CallStream) {
   this[kUnaryCall]?.end();
 }
-function onClose(this: CallStream) {
+function onClosed(this: CallStream) {
   this[kUnaryCall]?.closed();
 }
 
@@ -64,14 +64,20 @@ function inCallTrace<A extends unknown[]>(listener: (this: CallStream, ...args: 
     if (trace !== undefined) runWithTrace(trace, () => listener.apply(this, args));
   };
 }
-const listeners = { data: onData, end: onEnd, close: onClose };
-const tracedListeners = { data: inCallTrace(onData), end: inCallTrace(onEnd), close: inCallTrace(onClose) };
-
-// Once the call is answered (or abandoned) the stream keeps only this: the
-// memory it holds until it closes. Not traced: it logs nothing.
-function releaseMemory(this: CallStream) {
+// The stream's close gives back the call's memory (its reply is sent, or
+// the stream reset: the call itself may be long gone), then ends a call
+// still reading. Only the second part needs the call's trace.
+function onClose(this: CallStream) {
   this[kMemory]?.releaseAll();
+  onClosed.call(this);
 }
+const tracedClosed = inCallTrace(onClosed);
+function onTracedClose(this: CallStream) {
+  this[kMemory]?.releaseAll();
+  tracedClosed.call(this);
+}
+const listeners = { data: onData, end: onEnd, close: onClose };
+const tracedListeners = { data: inCallTrace(onData), end: inCallTrace(onEnd), close: onTracedClose };
 
 function sendTrailer(this: CallStream) {
   this.sendTrailers(this[kTrailer]!);
@@ -139,21 +145,17 @@ class UnaryCall implements CallState {
     }
     this.#envelopes = new UnaryEnvelopes(this.#options.readMaxBytes);
     const stream = this.#stream;
-    const memory = this.#options.connectionMemory?.(stream.session)?.call();
-    if (memory !== undefined) {
-      this.#memory = (stream as CallStream)[kMemory] = memory;
-      stream.on("close", releaseMemory); // (emitted once; `once` would add a closure per call)
-    }
+    this.#memory = (stream as CallStream)[kMemory] = this.#options.connectionMemory?.(stream.session)?.call();
+    // Not removed once read: each checks that reading is still on.
+    const on = this.trace === undefined ? listeners : tracedListeners;
+    stream.on("close", on.close);
     if (stream.readableEnded) {
       // A request with no body at all (END_STREAM on its headers): node has
       // already emitted "end".
       return this.#requestRead();
     }
-    // Not removed once read: each checks that reading is still on.
-    const on = this.trace === undefined ? listeners : tracedListeners;
     stream.on("data", on.data);
     stream.on("end", on.end);
-    stream.on("close", on.close);
   }
 
   /** A chunk of the request body. */

@@ -15,7 +15,6 @@ export const defaultRepeatLimits: RepeatLimits = { perWindow: 20, windowMs: 10_0
 interface KeyState {
   written: number;
   suppressed: number;
-  level: "warn" | "info" | "debug";
   msg: string;
   fields: Record<string, unknown>;
 }
@@ -41,16 +40,6 @@ export class RepeatLimitedLog {
     this.#limits = limits;
   }
 
-  /** Writes (or counts) a warning of kind `key`. */
-  warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    this.#line("warn", key, fields, msg);
-  }
-
-  /** Writes (or counts) a debug line of kind `key`. */
-  debug(key: string, fields: Record<string, unknown>, msg: string): void {
-    if (this.#logger.isLevelEnabled("debug")) this.#line("debug", key, fields, msg);
-  }
-
   /** Writes the summary lines of the current window now (at shutdown). */
   flush(): void {
     clearTimeout(this.#timer);
@@ -59,30 +48,30 @@ export class RepeatLimitedLog {
     this.#keys = new Map();
     for (const state of keys.values()) {
       if (state.suppressed > 0) {
-        this.#logger[state.level]({ ...state.fields, repeated: state.suppressed, windowMs: this.#limits.windowMs }, state.msg);
+        this.#logger.warn({ ...state.fields, repeated: state.suppressed, windowMs: this.#limits.windowMs }, state.msg);
       }
     }
   }
 
-  #line(level: KeyState["level"], key: string, fields: Record<string, unknown>, msg: string): void {
+  /** Writes (or counts) a warning of kind `key`. */
+  warn(key: string, fields: Record<string, unknown>, msg: string): void {
     let state = this.#keys.get(key);
     if (state === undefined) {
       const k = this.#keys.size < this.#limits.maxKeys ? key : "(other)";
       state = this.#keys.get(k);
       if (state === undefined) {
-        state = { written: 0, suppressed: 0, level, msg, fields };
+        state = { written: 0, suppressed: 0, msg, fields };
         this.#keys.set(k, state);
       }
     }
     this.#timer ??= setTimeout(() => this.flush(), this.#limits.windowMs).unref();
     if (state.written < this.#limits.perWindow) {
       state.written++;
-      this.#logger[level](fields, msg);
+      this.#logger.warn(fields, msg);
     } else {
       state.suppressed++;
       state.fields = fields;
       state.msg = msg;
-      state.level = level;
     }
   }
 }

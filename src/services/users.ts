@@ -6,7 +6,7 @@ import { metadataForLog } from "../metadata.js";
 import { hashPassword } from "../users/password.js";
 import { UsernameTakenError, UserStoreUnavailableError, type StoredUser, type UserStore } from "../users/user-store.js";
 import { HashLimiter } from "../users/hash-limiter.js";
-import { maxUsernameLength, validateEmail, validatePassword, validateUsername } from "../users/validate.js";
+import { longerThanAnyUsername, maxUsernameLength, validateEmail, validatePassword, validateUsername } from "../users/validate.js";
 
 /**
  * The tutorials' Users service (`/Users/CreateUser`, `/Users/GetUsers`),
@@ -92,11 +92,11 @@ function find(store: UserStore, want: User): Promise<StoredUser | undefined> {
     return store.findById(want.userId);
   }
   // A name no user can have is not looked up (it may be many MiB long).
-  return want.username.length > 2 * maxUsernameLength ? Promise.resolve(undefined) : store.findByUsername(want.username);
+  return longerThanAnyUsername(want.username) ? Promise.resolve(undefined) : store.findByUsername(want.username);
 }
 
 function describe(want: User): string {
-  const name = want.username.length > 2 * maxUsernameLength ? `${want.username.slice(0, maxUsernameLength)}...` : want.username;
+  const name = longerThanAnyUsername(want.username) ? `${want.username.slice(0, maxUsernameLength)}...` : want.username;
   return want.userId !== 0 ? `with user_id ${want.userId}` : `"${name}"`;
 }
 

@@ -1,4 +1,5 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
@@ -10,19 +11,25 @@ export interface RequestGuard {
    * An HTTP/1.x request: true when it may be served; false when it was
    * answered 400 (a target that is not a URL) and logged.
    */
-  http1(req: IncomingMessage, res: ServerResponse, peer: string | undefined): boolean;
+  http1(req: IncomingMessage, res: ServerResponse): boolean;
   /** An HTTP/2 stream: as http1, on the stream. */
-  http2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, peer: string | undefined): boolean;
+  http2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
 }
 
 const badRequest = 400;
 
-/** The request guard of one server; refusals are logged through `repeats` (rate-limited). */
-export function createRequestGuard(repeats: RepeatLimitedLog): RequestGuard {
+/**
+ * The request guard of one server; refusals are logged through `repeats`
+ * (rate-limited), with the peer looked up only for them.
+ */
+export function createRequestGuard(
+  repeats: RepeatLimitedLog,
+  peers: { socket: (socket: Socket) => string | undefined; session: (session: Http2Session) => string | undefined },
+): RequestGuard {
   const authorities = new AuthorityCache<Http2Session>();
   const refuse = (reason: string, fields: Record<string, unknown>) => repeats.warn(`bad request|${reason}`, { reason, ...fields }, "bad request");
   return {
-    http1(req, res, peer) {
+    http1(req, res) {
       // HTTP/1.0 may leave Host out; connect needs an authority to build its URL.
       const host = req.headers.host || (req.headers.host = defaultAuthority);
       const path = req.url ?? "";
@@ -30,12 +37,12 @@ export function createRequestGuard(repeats: RepeatLimitedLog): RequestGuard {
       if (reason === undefined) {
         return true;
       }
-      refuse(reason, { method: req.method, path: excerpt(path), host: excerpt(host), peer, protocol: `HTTP/${req.httpVersion}` });
+      refuse(reason, { method: req.method, path: excerpt(path), host: excerpt(host), peer: peers.socket(req.socket), protocol: `HTTP/${req.httpVersion}` });
       res.writeHead(badRequest, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${reason}\n`);
       return false;
     },
 
-    http2(stream, headers, peer) {
+    http2(stream, headers) {
       let authority = headers[":authority"] ?? headers.host;
       if (authority === undefined || authority === "") {
         authority = headers[":authority"] = defaultAuthority;
@@ -45,7 +52,7 @@ export function createRequestGuard(repeats: RepeatLimitedLog): RequestGuard {
       if (reason === undefined) {
         return true;
       }
-      refuse(reason, { method: headers[":method"], path: excerpt(path), authority: excerpt(authority), peer, protocol: "HTTP/2" });
+      refuse(reason, { method: headers[":method"], path: excerpt(path), authority: excerpt(authority), peer: peers.session(stream.session!), protocol: "HTTP/2" });
       try {
         stream.respond({ ":status": badRequest, "content-type": "text/plain; charset=utf-8" });
         stream.end(`${reason}\n`);

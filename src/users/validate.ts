@@ -11,13 +11,21 @@ const maxEmailLength = 254;
 const emailShape = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 const controlChars = /[\u0000-\u001f\u007f]/;
 
+/**
+ * Whether `name` is too long for a username by its length alone (in UTF-16
+ * units, at most two per code point): a check that costs nothing whatever
+ * its size, for names that may be many MiB long.
+ */
+export function longerThanAnyUsername(name: string): boolean {
+  return name.length > 2 * maxUsernameLength;
+}
+
 /** Returns the username if acceptable, else throws INVALID_ARGUMENT saying why. */
 export function validateUsername(username: string): string {
   // Cheap checks first: a request can carry a username of 60 MiB, and
   // counting its code points (or trimming it) blocked the event loop for
-  // seconds. A string has at least as many UTF-16 units as code points and
-  // at most twice as many.
-  if (username.length > 2 * maxUsernameLength || (username.length > maxUsernameLength && codePoints(username) > maxUsernameLength)) {
+  // seconds.
+  if (longerThanAnyUsername(username) || (username.length > maxUsernameLength && codePoints(username) > maxUsernameLength)) {
     throw new ConnectError(`username must be at most ${maxUsernameLength} characters`, Code.InvalidArgument);
   }
   if (username.trim() === "") {

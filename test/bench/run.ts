@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../../gen/echo_pb.js";
 import { repoPath } from "../helpers/paths.js";
 import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
+import { freePort } from "../helpers/free-port.js";
 import { renderChart } from "./chart.js";
 import { requireH2load, runH2load, type H2loadResult } from "./h2load.js";
 import { dispatchBody, uploadDispatchBody } from "./payloads.js";
@@ -70,14 +69,6 @@ function startServer(name: ServerName, port: number, log: boolean, workers = 1):
       : [repoPath("dist", "test", "bench", "grpc-js-server.js"), String(port), ...(log ? ["--log"] : [])];
   // stdout to /dev/null, as a server logging to a file or a collector would not wait on a terminal.
   return spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  return port;
 }
 
 /** One call over a raw HTTP/2 connection: the status must be 0 and the reply the expected size. */

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { repoPath } from "../helpers/paths.js";
 import { grpcFrame, rawGrpcCall } from "../helpers/raw-http2.js";
-import { freePort, gatewayBinary, keylessApi, startGateway, startRedis, startUpstream } from "../helpers/tyk-real-gateway.js";
+import { freePort } from "../helpers/free-port.js";
+import { gatewayBinary, keylessApi, startGateway, startRedis, startUpstream } from "../helpers/tyk-real-gateway.js";
 import { requireH2load } from "./h2load.js";
 import { productionNodeArgs } from "./production.js";
 

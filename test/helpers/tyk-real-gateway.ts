@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
-import { createServer } from "node:net";
+import { freePort } from "./free-port.js";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -26,16 +26,6 @@ export function gatewayBinary(env = process.env): { bin: string; templates: stri
     return { missing: `no gateway templates in ${templates} (set TYK_GATEWAY_TEMPLATES to the gateway's templates/ folder)` };
   }
   return { bin, templates };
-}
-
-/** A free TCP port on 127.0.0.1 (released before it is returned; fine for a test's own processes). */
-export async function freePort(): Promise<number> {
-  const s = createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, "close");
-  return port;
 }
 
 const running = new Set<ChildProcess>();

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { constants } from "node:os";
 import type { Logger } from "./logger.js";
+import { watchParent } from "./parent-watch.js";
 
 /** What the primary sends a worker to make it drain and exit (as a first SIGTERM would). */
 export const drainMessage = "tyk-grpc-ts:drain";
@@ -90,6 +91,10 @@ export function runPrimary(options: PrimaryOptions): void {
   process.on("SIGHUP", () => {
     logger.info({ workers: workers().length }, "SIGHUP: every worker re-reads its TLS files");
     workers().forEach((w) => w.send(reloadMessage));
+  });
+  watchParent(() => {
+    logger.warn({ ppid: process.ppid }, "the package-manager script that started the server has exited");
+    if (!stopping) onSignal("SIGTERM");
   });
 
   // node's round robin (the primary accepts and passes each connection on)

@@ -11,6 +11,7 @@ import { prepareSocketPath, removeSocketFiles } from "./unix-socket.js";
 import { loadPlugins } from "./tyk/load-plugins.js";
 import { PluginHost } from "./tyk/plugin-host.js";
 import { openUserStore } from "./users/open-user-store.js";
+import { watchParent } from "./parent-watch.js";
 
 // The server process: configuration, logging, serving, and signal handling.
 
@@ -109,7 +110,9 @@ async function serve(config: Config): Promise<void> {
       tlsAddresses: server.tlsAddresses.map(formatListenAddress),
       httpAddresses: server.httpAddresses.map(formatListenAddress),
       services: servedServices.map((s) => s.typeName),
-      pid: process.pid,
+      // The process to signal: under --workers, the primary (this worker's parent).
+      pid: cluster.isWorker ? process.ppid : process.pid,
+      ...(cluster.isWorker && { workerPid: process.pid }),
     },
     "server listening",
   );
@@ -161,5 +164,9 @@ async function serve(config: Config): Promise<void> {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
     process.on("SIGHUP", reload);
+    watchParent(() => {
+      logger.warn({ ppid: process.ppid }, "the package-manager script that started the server has exited");
+      if (!stopping) onSignal("SIGTERM");
+    });
   }
 }

@@ -68,49 +68,7 @@ export async function startServerProcess(args: readonly string[] = [], options: 
     running.delete(child);
     return code as number | null;
   });
-  let raw = "";
-  let stderr = "";
-  const lines: LogLine[] = [];
-  const waiters = new Set<() => void>();
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    raw += line + "\n";
-    try {
-      lines.push(JSON.parse(line) as LogLine);
-    } catch {
-      lines.push({ raw: line });
-    }
-    waiters.forEach((w) => w());
-  });
-
-  // Generous: a loaded 2-core machine starts processes and writes lines slowly.
-  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 20_000) =>
-    new Promise<LogLine>((resolve, reject) => {
-      const check = () => {
-        const found = lines.find(pred);
-        if (found) {
-          cleanup();
-          resolve(found);
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`no matching log line within ${timeoutMs} ms; stdout:\n${raw}\nstderr:\n${stderr}`));
-      }, timeoutMs);
-      const onExit = () => {
-        check();
-        cleanup();
-        reject(new Error(`server exited; stdout:\n${raw}\nstderr:\n${stderr}`));
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        child.off("exit", onExit);
-      };
-      waiters.add(check);
-      child.once("exit", onExit);
-      check();
-    });
+  const { lines, stdout, waitForLog } = followLog(child);
 
   // PGlite creating a new data directory before listening takes seconds on its own.
   const listening = await waitForLog((l) => l.msg === "server listening", 60_000);
@@ -124,7 +82,7 @@ export async function startServerProcess(args: readonly string[] = [], options: 
     httpBaseUrl: httpAddress && `http://${httpAddress}`,
     baseUrl: `http://${address}`,
     lines,
-    stdout: () => raw,
+    stdout,
     waitForLog,
     exited,
     async memory() {
@@ -154,4 +112,62 @@ export function useServerProcess(args: readonly string[] = []): () => ServerProc
     assert.equal(await server?.stop(), 0);
   });
   return () => server!;
+}
+
+/** The JSON log lines a child process writes to stdout, as they come. */
+export interface LogFollower {
+  /** Every stdout line so far, parsed (non-JSON lines as `{ raw }`). */
+  readonly lines: LogLine[];
+  /** Raw stdout so far. */
+  stdout(): string;
+  /** Resolves with the first line (past or future) matching `pred`; rejects when the child exits first or after `timeoutMs`. */
+  waitForLog(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+}
+
+/** Follows `child`'s stdout (and keeps its stderr for error messages). */
+export function followLog(child: ChildProcess): LogFollower {
+  let raw = "";
+  let stderr = "";
+  const lines: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    raw += line + "\n";
+    try {
+      lines.push(JSON.parse(line) as LogLine);
+    } catch {
+      lines.push({ raw: line });
+    }
+    waiters.forEach((w) => w());
+  });
+
+  // Generous: a loaded 2-core machine starts processes and writes lines slowly.
+  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 20_000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find(pred);
+        if (found) {
+          cleanup();
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log line within ${timeoutMs} ms; stdout:\n${raw}\nstderr:\n${stderr}`));
+      }, timeoutMs);
+      const onExit = () => {
+        check();
+        cleanup();
+        reject(new Error(`process exited; stdout:\n${raw}\nstderr:\n${stderr}`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        child.off("exit", onExit);
+      };
+      waiters.add(check);
+      child.once("exit", onExit);
+      check();
+    });
+  return { lines, stdout: () => raw, waitForLog };
 }

@@ -6,6 +6,7 @@ import { parseDuration } from "./duration.js";
 import { defaultLimits, type ConnectionLimits } from "./limits.js";
 import type { TlsFiles } from "./tls.js";
 import { groupId } from "./unix-socket.js";
+import { sqliteAvailable } from "./users/sqlite-user-store.js";
 
 /** Log levels accepted by --log-level (pino's names). */
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -55,9 +56,9 @@ export interface Config {
   readonly unixSocketGroup: string | undefined;
 }
 
-/** The Users store: embedded PostgreSQL in a directory, a PostgreSQL server, or memory. */
+/** The Users store: an embedded database in a directory (SQLite or PGlite), a PostgreSQL server, or memory. */
 export type UsersStoreConfig = (
-  | { readonly kind: "pglite"; readonly dataDir: string }
+  | { readonly kind: "sqlite" | "pglite"; readonly dataDir: string }
   | { readonly kind: "postgres"; readonly databaseUrl: string }
   | { readonly kind: "memory" }
 ) & {
@@ -101,9 +102,10 @@ HTTP:
   --metrics on|off      Count calls and hooks for Prometheus (default on). [METRICS]
 
 Users store:
-  --users-store KIND    pglite (embedded PostgreSQL, the default), postgres (a server at
-                        --database-url; the default when DATABASE_URL is set) or memory. [USERS_STORE]
-  --users-data DIR      PGlite's data directory (default ./data/users). [USERS_DATA]
+  --users-store KIND    sqlite (an SQLite file, node:sqlite: the default on Node.js 22.13+),
+                        pglite (embedded PostgreSQL: the default on Node.js 20), postgres (a server
+                        at --database-url; the default when DATABASE_URL is set) or memory. [USERS_STORE]
+  --users-data DIR      The embedded store's directory (default ./data/users). [USERS_DATA]
   --database-url URL    postgres://user:password@host:5432/db for --users-store postgres. [DATABASE_URL]
   --users-store-open W  lazy (default: at the first Users call) or start. [USERS_STORE_OPEN]
 
@@ -371,7 +373,7 @@ export function parseConfig(
   }
   if (config.workers > 1 && config.users.kind === "pglite") {
     // PGlite is one process's database: workers would each open the same directory.
-    throw new Error("--workers needs --users-store postgres (or memory): the embedded PGlite store serves one process");
+    throw new Error("--workers needs --users-store sqlite, postgres or memory: the embedded PGlite store serves one process");
   }
   return config;
 }
@@ -384,13 +386,17 @@ function socketGroup(group: string | undefined): string | undefined {
 
 function usersStore(setting: (flag: string) => string | undefined): UsersStoreConfig {
   const databaseUrl = setting("database-url");
-  const kind = oneOf("users store", setting("users-store") ?? (databaseUrl ? "postgres" : "pglite"), ["pglite", "postgres", "memory"] as const);
+  const embedded = sqliteAvailable ? "sqlite" : "pglite";
+  const kind = oneOf("users store", setting("users-store") ?? (databaseUrl ? "postgres" : embedded), ["sqlite", "pglite", "postgres", "memory"] as const);
   const open = oneOf("users-store-open setting", setting("users-store-open") ?? "lazy", ["lazy", "start"] as const);
   if (kind === "postgres") {
     if (!databaseUrl) throw new Error("--users-store postgres needs --database-url (or DATABASE_URL)");
     return { kind, databaseUrl, open };
   }
-  if (kind === "pglite") {
+  if (kind === "sqlite" && !sqliteAvailable) {
+    throw new Error(`--users-store sqlite needs node:sqlite (Node.js 22.13 or newer; this is ${process.version}): use pglite, postgres or memory`);
+  }
+  if (kind === "sqlite" || kind === "pglite") {
     return { kind, dataDir: setting("users-data") ?? "./data/users", open };
   }
   return { kind, open };

@@ -4,6 +4,10 @@ import { describe, it } from "node:test";
 import { parseConfig } from "../src/config.js";
 import { defaultLimits } from "../src/limits.js";
 import { parseListenAddress } from "../src/listen-address.js";
+import { sqliteAvailable } from "../src/users/sqlite-user-store.js";
+
+// The embedded store this Node.js defaults to.
+const embedded = sqliteAvailable ? "sqlite" : "pglite";
 
 describe("configuration", () => {
   it("defaults: [::]:50051, info, json, 10 s grace, 64 MiB messages, echo-log with a 5 s budget, fast path on, 1 worker", () => {
@@ -26,16 +30,23 @@ describe("configuration", () => {
       limits: defaultLimits,
       httpListen: [],
       metrics: true,
-      users: { kind: "pglite", dataDir: "./data/users", open: "lazy" },
+      users: { kind: embedded, dataDir: "./data/users", open: "lazy" },
       unixSocketGroup: undefined,
     });
     assert.deepEqual(parseConfig([], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "postgres", databaseUrl: "postgres://db/x", open: "lazy" });
     assert.deepEqual(parseConfig(["--users-store", "memory", "--users-store-open", "start"], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "memory", open: "start" });
-    assert.deepEqual(parseConfig(["--users-data", "/var/lib/users"], {})?.users, { kind: "pglite", dataDir: "/var/lib/users", open: "lazy" });
+    assert.deepEqual(parseConfig(["--users-data", "/var/lib/users"], {})?.users, { kind: embedded, dataDir: "/var/lib/users", open: "lazy" });
+    assert.deepEqual(parseConfig(["--users-store", "pglite"], {})?.users, { kind: "pglite", dataDir: "./data/users", open: "lazy" });
     assert.deepEqual(parseConfig(["--config", "c.json"], {}, () => '{"usersStore": "postgres", "databaseUrl": "postgres://f/y"}')?.users, { kind: "postgres", databaseUrl: "postgres://f/y", open: "lazy" });
     assert.throws(() => parseConfig(["--users-store", "postgres"], {}), /--users-store postgres needs --database-url/);
-    assert.throws(() => parseConfig(["--users-store", "sqlite"], {}), /invalid users store "sqlite"/);
-    assert.throws(() => parseConfig(["--workers", "2"], {}), /--workers needs --users-store postgres \(or memory\)/);
+    assert.throws(() => parseConfig(["--users-store", "mysql"], {}), /invalid users store "mysql"/);
+    if (sqliteAvailable) {
+      // SQLite serves several processes: workers share the file.
+      assert.equal(parseConfig(["--workers", "2"], {})?.users.kind, "sqlite");
+    } else {
+      assert.throws(() => parseConfig(["--users-store", "sqlite"], {}), /--users-store sqlite needs node:sqlite \(Node.js 22.13 or newer/);
+    }
+    assert.throws(() => parseConfig(["--workers", "2", "--users-store", "pglite"], {}), /--workers needs --users-store sqlite, postgres or memory/);
     assert.equal(parseConfig(["--workers", "2", "--users-store", "memory"], {})?.workers, 2);
     assert.deepEqual(parseConfig(["--http-listen", "127.0.0.1:8080"], {})?.httpListen, [{ kind: "tcp", host: "127.0.0.1", port: 8080 }]);
     assert.deepEqual(parseConfig([], { HTTP_LISTEN: ":8080" })?.httpListen, [{ kind: "tcp", host: "::", port: 8080 }]);

@@ -6,10 +6,11 @@ import { after, describe, it, type TestContext } from "node:test";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import { openPglite, openPostgres } from "../src/users/sql-driver.js";
 import { SqlUserStore } from "../src/users/sql-user-store.js";
+import { sqliteAvailable, SqliteUserStore } from "../src/users/sqlite-user-store.js";
 import { UsernameTakenError, UserStoreUnavailableError, type UserStore } from "../src/users/user-store.js";
 import { freshPostgres } from "./helpers/postgres.js";
 
-// One suite, three stores: memory, embedded PGlite, and a real PostgreSQL server.
+// One suite, every store: memory, SQLite (node:sqlite), embedded PGlite, and a real PostgreSQL server.
 
 const dir = mkdtempSync(join(tmpdir(), "user-store-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,12 +19,48 @@ interface Backend {
   readonly name: string;
   /** A new, empty store and a way to reopen the same data; undefined when the backend is not available (skipped). */
   open(t: TestContext): Promise<{ store: UserStore; reopen?: () => Promise<UserStore>; done(): Promise<void> } | undefined>;
+  /** The schema versions recorded in the store (SQL stores). */
+  schemaVersions?(store: UserStore): Promise<number[]>;
 }
+
+const sqlVersions = async (store: UserStore) =>
+  (await (store as SqlUserStore).driver.query<{ version: number }>("SELECT version FROM users_schema")).map((v) => v.version);
 
 const backends: Backend[] = [
   { name: "memory", open: async () => ({ store: new MemoryUserStore(), done: async () => undefined }) },
   {
+    name: "SQLite",
+    async open(t) {
+      if (!sqliteAvailable) {
+        t.skip(`node:sqlite needs Node.js 22.13 or newer (this is ${process.version}); CI's Node 24 run covers it`);
+        return undefined;
+      }
+      const dataDir = mkdtempSync(join(dir, "sqlite-"));
+      let store = await SqliteUserStore.open(dataDir);
+      return {
+        store,
+        reopen: async () => {
+          await store.close();
+          store = await SqliteUserStore.open(dataDir);
+          return store;
+        },
+        done: () => store.close(),
+      };
+    },
+    async schemaVersions(store) {
+      // A second connection to the same file, as another worker would have.
+      const { DatabaseSync } = (await import("node:" + "sqlite")) as { DatabaseSync: new (path: string) => { prepare(sql: string): { all(): Array<{ version: number }> }; close(): void } };
+      const db = new DatabaseSync((store as SqliteUserStore).file);
+      try {
+        return db.prepare("SELECT version FROM users_schema").all().map((r) => r.version);
+      } finally {
+        db.close();
+      }
+    },
+  },
+  {
     name: "PGlite",
+    schemaVersions: sqlVersions,
     async open() {
       const dataDir = mkdtempSync(join(dir, "pglite-"));
       let store = await SqlUserStore.open(await openPglite(dataDir));
@@ -40,6 +77,7 @@ const backends: Backend[] = [
   },
   {
     name: "PostgreSQL",
+    schemaVersions: sqlVersions,
     async open(t) {
       const db = await freshPostgres(t);
       if (db === undefined) return undefined;
@@ -129,8 +167,7 @@ for (const backend of backends) {
           const again = await opened.reopen!();
           assert.equal((await again.findByUsername("kept"))?.id, 1);
           assert.equal((await again.create({ username: "next" })).id, 2);
-          const versions = await (again as SqlUserStore).driver.query<{ version: number }>("SELECT version FROM users_schema");
-          assert.deepEqual(versions.map((v) => v.version), [SqlUserStore.schemaVersion]);
+          assert.deepEqual(await backend.schemaVersions!(again), [backend.name === "SQLite" ? SqliteUserStore.schemaVersion : SqlUserStore.schemaVersion]);
         }),
       );
     }
@@ -138,6 +175,15 @@ for (const backend of backends) {
 }
 
 describe("user store failures", () => {
+  it("SQLite refuses a directory that holds PGlite's data (it would hide those users), naming the way out", async () => {
+    const dataDir = mkdtempSync(join(dir, "was-pglite-"));
+    await (await SqlUserStore.open(await openPglite(dataDir))).close();
+    await assert.rejects(
+      SqliteUserStore.open(dataDir),
+      (e: Error) => e instanceof UserStoreUnavailableError && e.message.includes(`${dataDir} holds a PGlite users store: start with --users-store pglite`),
+    );
+  });
+
   it("a database that cannot be reached is UserStoreUnavailableError", async () => {
     const driver = await openPostgres("postgres://nobody:x@127.0.0.1:1/none");
     await assert.rejects(SqlUserStore.open(driver), (e: Error) => e instanceof UserStoreUnavailableError && /users database, migrating/.test(e.message));

@@ -3,12 +3,14 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Echo } from "../gen/echo_pb.js";
 import { Users } from "../gen/users_pb.js";
 import { freshPostgres } from "./helpers/postgres.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { sqliteAvailable } from "../src/users/sqlite-user-store.js";
 
 // The Users store behind real server processes: it survives restarts, opens
 // only when used, is shared by servers on one PostgreSQL, and reports a
@@ -24,44 +26,105 @@ const listAll = async (server: ServerProcess) => {
   return out;
 };
 
-describe("durable Users store", () => {
-  it("PGlite: users survive a restart; ids go on from where they were", async () => {
-    const args = ["--users-store", "pglite", "--users-data", join(dir, "restart")];
-    const first = await startServerProcess(args);
-    for (const username of ["alexa", "christie", "tom"]) await users(first).createUser({ username });
-    const opened = await first.waitForLog((l) => l.msg === "users store open");
-    assert.equal(typeof opened.ms, "number");
-    assert.equal(await first.stop(), 0);
+// The embedded stores, each as a user selects it; SQLite needs node:sqlite (Node.js 22.13+).
+const embedded = [
+  { kind: "sqlite", available: sqliteAvailable },
+  { kind: "pglite", available: true },
+] as const;
 
-    const second = await startServerProcess(args);
-    try {
-      assert.deepEqual(await listAll(second), [[1, "alexa"], [2, "christie"], [3, "tom"]]);
-      assert.equal((await users(second).createUser({ username: "dan" })).user?.userId, 4);
-      await assert.rejects(users(second).createUser({ username: "tom" }), (e) => ConnectError.from(e).code === Code.AlreadyExists);
-    } finally {
-      assert.equal(await second.stop(), 0);
-    }
+for (const { kind, available } of embedded) {
+  describe(`durable Users store: ${kind}`, { skip: !available && `node:sqlite needs Node.js 22.13 or newer (this is ${process.version}); CI's Node 24 run covers it` }, () => {
+    it("users survive a restart; ids go on from where they were", async () => {
+      const args = ["--users-store", kind, "--users-data", join(dir, kind, "restart")];
+      const first = await startServerProcess(args);
+      for (const username of ["alexa", "christie", "tom"]) await users(first).createUser({ username });
+      const opened = await first.waitForLog((l) => l.msg === "users store open");
+      assert.equal(typeof opened.ms, "number");
+      assert.equal(await first.stop(), 0);
+
+      const second = await startServerProcess(args);
+      try {
+        assert.deepEqual(await listAll(second), [[1, "alexa"], [2, "christie"], [3, "tom"]]);
+        assert.equal((await users(second).createUser({ username: "dan" })).user?.userId, 4);
+        await assert.rejects(users(second).createUser({ username: "tom" }), (e) => ConnectError.from(e).code === Code.AlreadyExists);
+      } finally {
+        assert.equal(await second.stop(), 0);
+      }
+    });
+
+    it("every CreateUser that was answered survives kill -9", async () => {
+      const args = ["--users-store", kind, "--users-data", join(dir, kind, "crash")];
+      const first = await startServerProcess(args);
+      // Creates one after another until the process dies; what was acknowledged is recorded.
+      const acknowledged: string[] = [];
+      const creating = (async () => {
+        for (let i = 0; i < 10_000; i++) {
+          const username = `crash${i}`;
+          await users(first).createUser({ username });
+          acknowledged.push(username);
+        }
+      })().catch(() => undefined);
+      // Let a good number of creates land (bounded: the first open of PGlite is slow).
+      for (let i = 0; i < 600 && acknowledged.length < 20; i++) await sleep(100);
+      assert.ok(acknowledged.length >= 20, `only ${acknowledged.length} creates answered in 60 s`);
+      first.child.kill("SIGKILL");
+      await first.exited;
+      await creating;
+
+      const second = await startServerProcess(args);
+      try {
+        const listed = new Set((await listAll(second)).map(([, name]) => name));
+        const lost = acknowledged.filter((name) => !listed.has(name));
+        assert.deepEqual(lost, [], `${acknowledged.length} acknowledged, ${lost.length} lost`);
+      } finally {
+        assert.equal(await second.stop(), 0);
+      }
+    });
+
+    it("opens lazily: a server that only serves other calls never creates the data directory; --users-store-open start opens it first", async () => {
+      const lazyDir = join(dir, kind, "lazy");
+      const lazy = await startServerProcess(["--users-store", kind, "--users-data", lazyDir]);
+      try {
+        await createClient(Echo, createGrpcTransport({ baseUrl: lazy.baseUrl })).reply({ message: "no users here" });
+        assert.equal(existsSync(lazyDir), false);
+        assert.equal(lazy.lines.some((l) => l.msg === "users store open"), false);
+      } finally {
+        assert.equal(await lazy.stop(), 0);
+      }
+      const eagerDir = join(dir, kind, "eager");
+      // startServerProcess waits up to 60 s for "server listening": a new PGlite directory took 8 s on a loaded machine.
+      const eager = await startServerProcess(["--users-store", kind, "--users-data", eagerDir, "--users-store-open", "start"]);
+      try {
+        assert.ok(existsSync(eagerDir));
+        const open = eager.lines.findIndex((l) => l.msg === "users store open");
+        const listening = eager.lines.findIndex((l) => l.msg === "server listening");
+        assert.ok(open >= 0 && open < listening, "opened before listening");
+      } finally {
+        assert.equal(await eager.stop(), 0);
+      }
+    });
   });
+}
 
-  it("opens lazily: a server that only serves other calls never creates the data directory; --users-store-open start opens it first", async () => {
-    const lazyDir = join(dir, "lazy");
-    const lazy = await startServerProcess(["--users-store", "pglite", "--users-data", lazyDir]);
+describe("durable Users store: shared", () => {
+  it("SQLite under --workers 2: parallel CreateUser from both workers never hands out an id or a username twice", { skip: !sqliteAvailable && "node:sqlite needs Node.js 22.13 or newer" }, async () => {
+    const server = await startServerProcess(["--workers", "2", "--users-store", "sqlite", "--users-data", join(dir, "sqlite-workers")]);
     try {
-      await createClient(Echo, createGrpcTransport({ baseUrl: lazy.baseUrl })).reply({ message: "no users here" });
-      assert.equal(existsSync(lazyDir), false);
-      assert.equal(lazy.lines.some((l) => l.msg === "users store open"), false);
+      await server.waitForLog((l) => l.msg === "server listening" && l.worker === 2, 60_000);
+      await server.waitForLog((l) => l.msg === "server listening" && l.worker === 1, 60_000);
+      // Separate connections: node:cluster hands them to the workers in turn.
+      const clients = Array.from({ length: 4 }, () => createClient(Users, createGrpcTransport({ baseUrl: server.baseUrl })));
+      const names = Array.from({ length: 40 }, (_, i) => `user${i}`);
+      const results = await Promise.allSettled(names.flatMap((username) => clients.map((c) => c.createUser({ username }))));
+      const created = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.user!] : []));
+      const otherErrors = results.flatMap((r) => (r.status === "rejected" && ConnectError.from(r.reason).code !== Code.AlreadyExists ? [ConnectError.from(r.reason).message] : []));
+      assert.deepEqual(otherErrors, [], "refusals are ALREADY_EXISTS only");
+      assert.equal(created.length, names.length, "one success per username");
+      assert.deepEqual(created.map((u) => u.userId).sort((a, b) => a - b), names.map((_, i) => i + 1), "ids 1..40, each once");
+      const opened = server.lines.filter((l) => l.msg === "users store open").map((l) => l.worker);
+      assert.deepEqual(new Set(opened), new Set([1, 2]), "both workers served CreateUser");
     } finally {
-      assert.equal(await lazy.stop(), 0);
-    }
-    const eagerDir = join(dir, "eager");
-    const eager = await startServerProcess(["--users-store", "pglite", "--users-data", eagerDir, "--users-store-open", "start"]);
-    try {
-      assert.ok(existsSync(eagerDir));
-      const open = eager.lines.findIndex((l) => l.msg === "users store open");
-      const listening = eager.lines.findIndex((l) => l.msg === "server listening");
-      assert.ok(open >= 0 && open < listening, "opened before listening");
-    } finally {
-      assert.equal(await eager.stop(), 0);
+      assert.equal(await server.stop(), 0);
     }
   });
 

@@ -6,8 +6,8 @@ type ClosableStore = UserStore & { close?(): Promise<void> };
 
 /**
  * A UserStore opened on first use, so that a server used only as a Tyk
- * plugin never pays for the database (the embedded one takes about 0.3 s
- * and 250 MiB to open). A failed open is reported as unavailable and
+ * plugin never pays for the database (PGlite takes seconds and hundreds
+ * of MiB to open; see docs/performance.md). A failed open is reported as unavailable and
  * tried again on the next call.
  */
 export class LazyUserStore implements UserStore {

@@ -4,6 +4,7 @@ import { LazyUserStore } from "./lazy-user-store.js";
 import { MemoryUserStore } from "./memory-user-store.js";
 import { openPglite, openPostgres } from "./sql-driver.js";
 import { SqlUserStore } from "./sql-user-store.js";
+import { SqliteUserStore } from "./sqlite-user-store.js";
 
 /** The configured Users store, opened on first use (LazyUserStore); `ready()` opens it now. */
 export function openUserStore(config: UsersStoreConfig, logger: Logger): LazyUserStore {
@@ -12,6 +13,8 @@ export function openUserStore(config: UsersStoreConfig, logger: Logger): LazyUse
     switch (config.kind) {
       case "memory":
         return new MemoryUserStore();
+      case "sqlite":
+        return SqliteUserStore.open(config.dataDir);
       case "pglite":
         return SqlUserStore.open(await openPglite(config.dataDir));
       case "postgres":

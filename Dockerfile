@@ -1,33 +1,39 @@
 # syntax=docker/dockerfile:1
 # The plugin server image: compiled JavaScript, production dependencies only,
-# running as the unprivileged "node" user. Build: docker build -t tyk-grpc-ts .
+# running as the unprivileged "node" user. Build: docker build -t tyk-grpc-ts:0.1.0 .
+# The Node.js version is the one CI runs the whole suite on (.ci/run).
 
-FROM node:22-bookworm-slim AS base
+FROM node:24.22.3-bookworm-slim AS base
 RUN npm install -g pnpm@10.34.9
 WORKDIR /app
+# What `pnpm install --frozen-lockfile` reads: the manifest, the lockfile, the
+# workspace settings and the patches they name (test/deploy-files.test.ts
+# derives this list from package.json and pnpm-workspace.yaml).
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY patches patches
 
 # Everything needed to compile (TypeScript, buf's generated code is committed in gen/).
+# --ignore-scripts: `prepare` compiles, and the sources are not here yet.
 FROM base AS build
-RUN pnpm install --frozen-lockfile
+RUN pnpm install --frozen-lockfile --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY gen gen
 COPY src src
 RUN pnpm run build
 
-# Only what runs in production.
+# Only what runs in production (no dependency needs an install script).
 FROM base AS prod-deps
-RUN pnpm install --frozen-lockfile --prod
+RUN pnpm install --frozen-lockfile --prod --ignore-scripts
 
-FROM node:22-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
 COPY config/plugins.json config/plugins.json
-# The embedded Users store (PGlite, opened on the first Users call) keeps its
-# data here; mount a volume to keep users across containers.
+# The embedded Users store (SQLite, opened on the first Users call) keeps its
+# file here; mount a volume to keep users across containers.
 RUN mkdir -p /app/data && chown node:node /app/data
 VOLUME /app/data
 USER node

@@ -38,6 +38,15 @@ describe("pnpm client", () => {
     assert.deepEqual(JSON.parse((await run("echo", "hi", "--json")).stdout), { message: "You said: hi" });
   });
 
+  it("through pnpm as the README says: `pnpm -s client --json` prints only the JSON (no build, no banner)", async () => {
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+      execFile("pnpm", ["-s", "client", "--server", server().address, "--json", "echo", "hi"], { cwd: repoPath(), timeout: 30_000 }, (err, stdout) =>
+        err ? reject(err) : resolve({ stdout }),
+      ),
+    );
+    assert.deepEqual(JSON.parse(stdout), { message: "You said: hi" });
+  });
+
   it("users create with --meta (the server sees it), users get in request order, exit codes from the status", async () => {
     const tom = await run("users", "create", "tom", "--meta", "ip=127.0.0.1", "--email", "tom@example.com", "--password", "s3cret");
     assert.equal(tom.code, 0, tom.stderr);

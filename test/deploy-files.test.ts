@@ -117,7 +117,7 @@ describe("deployment files", () => {
     const scripts = (JSON.parse(text("package.json")) as { scripts: Record<string, string> }).scripts;
     const serve = productionNodeArgs();
     assert.ok(serve.length > 0);
-    assert.deepEqual(nodeOptions(scripts["start"]!.split(" && ").at(-1)!.split(" ")), serve, "pnpm start");
+    assert.deepEqual(nodeOptions(scripts["start"]!.split(" && ").at(-1)!.replace(/^exec /, "").split(" ")), serve, "pnpm start");
     assert.deepEqual(nodeOptions(JSON.parse(dockerfile().filter((s) => s.op === "CMD").at(-1)!.args) as string[]), serve, "Dockerfile CMD");
     const container = parseAllDocuments(text("config/k8s/plugins.yaml")).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === "Deployment")!.spec.template.spec.containers[0];
     assert.deepEqual(nodeOptions(container.args as string[]), serve, "Kubernetes args");
@@ -150,5 +150,19 @@ describe("deployment files", () => {
     assert.ok(headless, "a headless Service for dns:/// round robin");
     assert.match(text("config/k8s/plugins.yaml"), new RegExp(`dns:///${headless.metadata.name}\\.[\\w.]+:${grpcPort}`));
     assert.match(text("config/k8s/plugins.yaml"), /grpc_round_robin_load_balancing: true/);
+    // A pinned tag: "latest" means whatever was pushed last, and a different image on each node.
+    const { version } = JSON.parse(text("package.json")) as { version: string };
+    assert.equal(container.image, `tyk-grpc-ts:${version}`);
+    assert.equal(container.imagePullPolicy, "IfNotPresent");
+  });
+
+  it("the image runs the Node.js version CI runs the whole suite on; engines names the tested majors", () => {
+    const ciNode = /^node24_version=(\d+\.\d+\.\d+)$/m.exec(text(".ci/run"))?.[1];
+    assert.ok(ciNode, ".ci/run installs a pinned Node.js beside the machine's");
+    for (const from of dockerfile().filter((s) => s.op === "FROM" && s.args.startsWith("node:"))) {
+      assert.equal(from.args.split(" ")[0], `node:${ciNode}-bookworm-slim`);
+    }
+    const engines = (JSON.parse(text("package.json")) as { engines: { node: string } }).engines.node;
+    assert.match(engines, new RegExp(`\\^${ciNode!.split(".")[0]}\\b`), `engines (${engines}) names Node ${ciNode}'s major`);
   });
 });

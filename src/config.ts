@@ -130,6 +130,13 @@ Limits:
                         Send an HTTP/2 PING on each connection this often (default 1m; 0: off). [KEEPALIVE_INTERVAL]
   --keepalive-timeout DUR
                         Close a connection whose PING is not answered in this time (default 20s). [KEEPALIVE_TIMEOUT]
+  --max-connection-age DUR
+                        Send a GOAWAY to each HTTP/2 connection this long (+-10 % jitter) after it
+                        opened, so clients reconnect and a load balancer can spread them (default
+                        0: never). Calls in flight finish. [MAX_CONNECTION_AGE]
+  --max-connection-age-grace DUR
+                        After that GOAWAY, end the calls still open after this long and close the
+                        connection (default 0: wait for them). [MAX_CONNECTION_AGE_GRACE]
   --max-deadline DUR    Cap on every call's deadline: calls without one, or with a longer
                         one, get this one (default 0: no cap). [MAX_DEADLINE]
   --max-connections N   Connections open at once on the RPC listeners, and again on the
@@ -171,6 +178,8 @@ interface FileConfig {
   maxConcurrentStreams?: number;
   maxHeaderListSize?: string;
   idleTimeout?: string;
+  maxConnectionAge?: string;
+  maxConnectionAgeGrace?: string;
   keepaliveInterval?: string;
   keepaliveTimeout?: string;
   maxDeadline?: string;
@@ -213,6 +222,8 @@ const fileKeys: Record<keyof FileConfig, "string" | "number" | "boolean" | "stri
   maxConcurrentStreams: "number",
   maxHeaderListSize: "string",
   idleTimeout: "string",
+  maxConnectionAge: "string",
+  maxConnectionAgeGrace: "string",
   keepaliveInterval: "string",
   keepaliveTimeout: "string",
   maxDeadline: "string",
@@ -271,6 +282,8 @@ export function parseConfig(
         "max-concurrent-streams": { type: "string" },
         "max-header-list-size": { type: "string" },
         "idle-timeout": { type: "string" },
+        "max-connection-age": { type: "string" },
+        "max-connection-age-grace": { type: "string" },
         "keepalive-interval": { type: "string" },
         "keepalive-timeout": { type: "string" },
         "max-deadline": { type: "string" },
@@ -353,6 +366,8 @@ export function parseConfig(
       maxConcurrentStreams: parseCount("max concurrent streams", setting("max-concurrent-streams") ?? String(defaultLimits.maxConcurrentStreams)),
       maxHeaderListBytes: parseSize(setting("max-header-list-size") ?? String(defaultLimits.maxHeaderListBytes)),
       idleTimeoutMs: duration("idle-timeout", defaultLimits.idleTimeoutMs),
+      maxConnectionAgeMs: duration("max-connection-age", defaultLimits.maxConnectionAgeMs),
+      maxConnectionAgeGraceMs: duration("max-connection-age-grace", defaultLimits.maxConnectionAgeGraceMs),
       keepaliveIntervalMs: duration("keepalive-interval", defaultLimits.keepaliveIntervalMs),
       keepaliveTimeoutMs: positive(duration("keepalive-timeout", defaultLimits.keepaliveTimeoutMs), "keepalive timeout"),
       maxDeadlineMs: duration("max-deadline", defaultLimits.maxDeadlineMs),

@@ -13,6 +13,10 @@ export interface ConnectionLimits {
   readonly maxHeaderListBytes: number;
   /** A connection with no call open this long is closed with a GOAWAY; 0: never. */
   readonly idleTimeoutMs: number;
+  /** A GOAWAY this long (+-10 %) after a connection opened, so that clients reconnect; 0: never. */
+  readonly maxConnectionAgeMs: number;
+  /** How long calls still open after that GOAWAY may run before the connection is closed; 0: no limit. */
+  readonly maxConnectionAgeGraceMs: number;
   /** How often each connection is sent a PING; 0: never. */
   readonly keepaliveIntervalMs: number;
   /** A connection whose PING is not answered this soon is closed. */
@@ -38,6 +42,8 @@ export const defaultLimits: ConnectionLimits = {
   maxConcurrentStreams: 1000,
   maxHeaderListBytes: 64 * 1024,
   idleTimeoutMs: 10 * 60_000,
+  maxConnectionAgeMs: 0,
+  maxConnectionAgeGraceMs: 0,
   keepaliveIntervalMs: 60_000,
   keepaliveTimeoutMs: 20_000,
   maxDeadlineMs: 0,
@@ -61,6 +67,7 @@ export function http2Settings(limits: ConnectionLimits): http2.Settings {
  */
 export function superviseSession(session: http2.ServerHttp2Session, limits: ConnectionLimits, logger: Logger, peer: string | undefined): void {
   let idle: NodeJS.Timeout | undefined;
+  let aged: NodeJS.Timeout | undefined;
   let pinger: NodeJS.Timeout | undefined;
   let unanswered: NodeJS.Timeout | undefined;
   if (limits.idleTimeoutMs > 0) {
@@ -99,11 +106,41 @@ export function superviseSession(session: http2.ServerHttp2Session, limits: Conn
       });
     }, limits.keepaliveIntervalMs).unref();
   }
+  if (limits.maxConnectionAgeMs > 0) {
+    aged = setTimeout(() => ageOut(session, limits.maxConnectionAgeGraceMs, logger, peer), jittered(limits.maxConnectionAgeMs)).unref();
+  }
   session.once("close", () => {
     clearTimeout(idle);
+    clearTimeout(aged);
     clearInterval(pinger);
     clearTimeout(unanswered);
   });
+}
+
+// grpc-go's MAX_CONNECTION_AGE jitter: +-10 %, so that connections opened
+// together (a gateway fleet restarting) do not all reconnect at once.
+function jittered(ms: number): number {
+  return ms * (0.9 + Math.random() * 0.2);
+}
+
+/**
+ * The end of a connection's age, as grpc-go's server does it: a GOAWAY
+ * (NO_ERROR, last stream id = the last call accepted), so the client opens
+ * a new connection for its next call (a call it sent meanwhile above that
+ * id was never seen, and HTTP/2 lets it retry it safely); calls in flight
+ * finish, cut off only when a grace period is set and runs out.
+ */
+function ageOut(session: http2.ServerHttp2Session, graceMs: number, logger: Logger, peer: string | undefined): void {
+  if (session.closed || session.destroyed) return;
+  logger.debug({ peer, graceMs }, "connection reached --max-connection-age: GOAWAY");
+  session.close();
+  if (graceMs > 0) {
+    const timer = setTimeout(() => {
+      logger.info({ peer, graceMs }, "calls still open after --max-connection-age-grace: closing the connection");
+      session.destroy();
+    }, graceMs).unref();
+    session.once("close", () => clearTimeout(timer));
+  }
 }
 
 /**

@@ -181,6 +181,9 @@ describe("configuration", () => {
     assert.throws(() => parseConfig(["--max-concurrent-streams", "0"], {}), /invalid max concurrent streams "0"/);
     assert.throws(() => parseConfig(["--keepalive-timeout", "0"], {}), /invalid keepalive timeout: must be more than 0/);
     assert.throws(() => parseConfig(["--idle-timeout", "soon"], {}), /invalid idle timeout "soon"/);
+    const aged = parseConfig(["--max-connection-age", "5m"], { MAX_CONNECTION_AGE_GRACE: "30s" })!.limits;
+    assert.deepEqual([aged.maxConnectionAgeMs, aged.maxConnectionAgeGraceMs], [300_000, 30_000]);
+    assert.deepEqual([defaultLimits.maxConnectionAgeMs, defaultLimits.maxConnectionAgeGraceMs], [0, 0], "off by default");
   });
 
   it("a leading -- (as pnpm passes it through) is ignored", () => {

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { bufCurl, parseJsonDocuments } from "./helpers/buf-curl.js";
@@ -83,10 +84,27 @@ describe("buf curl (reflection only) against the server process", () => {
 
   it("README's buf curl examples still name real methods", () => {
     const readme = readFileSync(repoPath("README.md"), "utf8");
-    const paths = [...readme.matchAll(/http:\/\/127\.0\.0\.1:50051\/([\w.]+\/\w+)/g)].map((m) => m[1]!);
+    // Every example but the one that shows an unknown method.
+    const examples = readme.split("\n").filter((line) => !line.includes("UNIMPLEMENTED"));
+    const paths = examples.flatMap((line) => [...line.matchAll(/http:\/\/127\.0\.0\.1:50051\/([\w.]+\/\w+)/g)].map((m) => m[1]!));
     assert.ok(paths.length >= 8, "README shows a buf curl example per RPC");
     for (const p of paths) {
       assert.ok(services.some((s) => p.startsWith(s + "/")), `${p} is served`);
+    }
+  });
+
+  it("README's curl commands for the errors buf curl refuses to send answer what their comments say", () => {
+    const readme = readFileSync(repoPath("README.md"), "utf8");
+    const block = /```sh\n(grpc-raw\(\)[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, "README has the grpc-raw block");
+    const [definition, ...calls] = block.replace(/\\\n/g, "").trim().split("\n");
+    assert.equal(calls.length, 2);
+    for (const call of calls) {
+      const [command, comment] = call.split(" # ");
+      const script = `${definition}\n${command!.replace("http://127.0.0.1:50051", server().baseUrl)}`;
+      const out = execFileSync("bash", ["-c", script], { encoding: "utf8", timeout: 30_000 });
+      const status = /grpc-status: (\d+)/.exec(comment!)![1];
+      assert.match(out, new RegExp(`^grpc-status: ${status}\\r?$`, "m"), `${command}: ${out}`);
     }
   });
 });

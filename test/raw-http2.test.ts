@@ -37,12 +37,17 @@ describe("raw HTTP/2 gRPC requests", () => {
     assert.equal(ok.trailers["grpc-status"], "0");
   });
 
-  it("a request larger than --max-message-size gets RESOURCE_EXHAUSTED", async () => {
+  it("a request larger than --max-message-size gets RESOURCE_EXHAUSTED naming the flag, on the fast path and through connect", async () => {
     const small = await startServerProcess(["--max-message-size", "1KiB"]);
     try {
       const big = toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "x".repeat(2048) }));
-      const res = await rawGrpcCall(small.baseUrl, "/echo.Echo/Reply", grpcFrame(big));
-      assert.equal(res.trailers["grpc-status"] ?? res.headers["grpc-status"], "8");
+      // Echo is on the fast path; GetUsers (server streaming) goes through connect.
+      for (const path of ["/echo.Echo/Reply", "/Users/GetUsers"]) {
+        const res = await rawGrpcCall(small.baseUrl, path, grpcFrame(big));
+        assert.equal(res.trailers["grpc-status"] ?? res.headers["grpc-status"], "8", path);
+        const message = decodeURIComponent(String(res.trailers["grpc-message"] ?? res.headers["grpc-message"]));
+        assert.equal(message, `message size ${big.length} is larger than the limit of 1024 bytes (--max-message-size)`, path);
+      }
     } finally {
       assert.equal(await small.stop(), 0);
     }

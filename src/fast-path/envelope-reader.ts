@@ -54,7 +54,7 @@ export class UnaryEnvelopes {
         this.#flags = head[0]!;
         this.#length = head.readUInt32BE(1);
         if (this.#length > this.#readMaxBytes) {
-          throw new ConnectError(`message size ${this.#length} is larger than configured readMaxBytes ${this.#readMaxBytes}`, Code.ResourceExhausted);
+          throw new ConnectError(`message size ${this.#length} is larger than the limit of ${this.#readMaxBytes} bytes (--max-message-size)`, Code.ResourceExhausted);
         }
       }
       if (pending.length < this.#length) break;

@@ -110,7 +110,7 @@ describe("drain and crashes under load", () => {
       await until(() => load.calls.ok >= 500);
 
       const victim = server.lines.find((l) => l.msg === "server listening")!;
-      process.kill(victim.pid as number, "SIGKILL");
+      process.kill(victim.workerPid as number, "SIGKILL");
       await server.waitForLog((l) => l.msg === "worker died: starting a new one", 20_000);
       await server.waitForLog((l) => l.msg === "server listening" && l.worker === 3, 20_000);
       const okAfterRestart = load.calls.ok;

@@ -41,7 +41,7 @@ describe("--workers", () => {
       await server.waitForLog(() => servedBy().size === 2).catch(() => undefined);
       assert.deepEqual([...servedBy()].sort(), [1, 2], "calls were served by both workers");
 
-      process.kill(first!["pid"] as number, "SIGKILL");
+      process.kill(first!["workerPid"] as number, "SIGKILL");
       await server.waitForLog((l) => l.msg === "worker died: starting a new one");
       await server.waitForLog((l: LogLine) => l.msg === "server listening" && l["worker"] === 3);
       assert.equal(await echoOnNewConnection(server, "after"), "You said: after");

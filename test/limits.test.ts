@@ -55,7 +55,16 @@ describe("connection and call limits", () => {
       const third = await Promise.race([calls[2]!.responded, new Promise((r) => setTimeout(() => r("waiting"), 300))]);
       assert.equal(third, "waiting");
       calls[0]!.req.close();
-      assert.equal(await calls[2]!.responded, true, "served once the first call ended");
+      // The client sends the held call the moment it has reset the first.
+      // Node 20 serves it; Node 24's HTTP/2 server may still count the reset
+      // stream at that instant and refuse it with ENHANCE_YOUR_CALM (node's
+      // own check, before any handler). Either way a call made once the
+      // server has seen the first end is served.
+      const held = await calls[2]!.responded;
+      if (!held) assert.equal((await calls[2]!.ended).rstCode, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      await server.waitForLog((l) => l.msg === "rpc failed" && l.rpc === "grpc.health.v1.Health/Watch" && l.code === "Canceled");
+      const next = held ? undefined : watch(session);
+      if (next) assert.equal(await next.responded, true, "served once the first call ended");
 
       // One that sends before it has the server's SETTINGS gets the stream
       // over the limit refused, which gRPC clients retry.
@@ -65,8 +74,9 @@ describe("connection and call limits", () => {
       assert.equal((await burst[2]!.ended).rstCode, http2.constants.NGHTTP2_REFUSED_STREAM);
       assert.deepEqual(await Promise.all([burst[0]!.responded, burst[1]!.responded]), [true, true]);
       eager.destroy();
-      calls.forEach((c) => c.req.close());
-      await Promise.all(calls.map((c) => c.ended));
+      const open = next ? [...calls, next] : calls;
+      open.forEach((c) => c.req.close());
+      await Promise.all(open.map((c) => c.ended));
 
       // Headers over the limit: the stream is reset with ENHANCE_YOUR_CALM
       // (gRPC clients report RESOURCE_EXHAUSTED); the connection lives on.

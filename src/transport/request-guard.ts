@@ -43,16 +43,28 @@ export function createRequestGuard(
     },
 
     http2(stream, headers) {
+      // Node 24 clears stream.session once the session is destroyed, which a
+      // stream of a connection being torn down (a FRAME_SIZE_ERROR) can
+      // still meet here: nobody is left to answer. Node 24 also destroys such
+      // a stream with the session's error, which the session's own "error"
+      // event reports: unhandled here, it would end the process.
+      const session = stream.session;
+      if (session === undefined) {
+        stream.on("error", ignoreStreamError);
+        return false;
+      }
       let authority = headers[":authority"] ?? headers.host;
       if (authority === undefined || authority === "") {
         authority = headers[":authority"] = defaultAuthority;
       }
       const path = headers[":path"] ?? "";
-      const reason = authorities.valid(stream.session!, authority) ? pathError(path, authority) : "malformed authority";
+      const reason = authorities.valid(session, authority) ? pathError(path, authority) : "malformed authority";
       if (reason === undefined) {
         return true;
       }
-      refuse(reason, { method: headers[":method"], path: excerpt(path), authority: excerpt(authority), peer: peers.session(stream.session!), protocol: "HTTP/2" });
+      refuse(reason, { method: headers[":method"], path: excerpt(path), authority: excerpt(authority), peer: peers.session(session), protocol: "HTTP/2" });
+      // Nothing else handles this stream: a connection error must not reach it unhandled.
+      stream.on("error", ignoreStreamError);
       try {
         stream.respond({ ":status": badRequest, "content-type": "text/plain; charset=utf-8" });
         stream.end(`${reason}\n`);
@@ -63,6 +75,9 @@ export function createRequestGuard(
     },
   };
 }
+
+// A refused stream's errors belong to its connection, which logs them.
+function ignoreStreamError(): void {}
 
 /**
  * Ends an HTTP/1.x request whose handler threw synchronously (a bug, or

@@ -121,8 +121,10 @@ describe("durable Users store: shared", () => {
       assert.deepEqual(otherErrors, [], "refusals are ALREADY_EXISTS only");
       assert.equal(created.length, names.length, "one success per username");
       assert.deepEqual(created.map((u) => u.userId).sort((a, b) => a - b), names.map((_, i) => i + 1), "ids 1..40, each once");
-      const opened = server.lines.filter((l) => l.msg === "users store open").map((l) => l.worker);
-      assert.deepEqual(new Set(opened), new Set([1, 2]), "both workers served CreateUser");
+      // Log lines arrive in batches: wait (bounded) for both workers' lines.
+      const openedBy = () => new Set(server.lines.filter((l) => l.msg === "users store open").map((l) => l.worker));
+      await server.waitForLog(() => openedBy().size === 2, 20_000).catch(() => undefined);
+      assert.deepEqual(openedBy(), new Set([1, 2]), "both workers served CreateUser");
     } finally {
       assert.equal(await server.stop(), 0);
     }

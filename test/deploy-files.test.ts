@@ -8,6 +8,7 @@ import { formatListenAddress } from "../src/listen-address.js";
 import { createLogger } from "../src/logger.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
 import { productionNodeArgs } from "./bench/production.js";
+import { dockerfile } from "./helpers/dockerfile.js";
 import { repoPath } from "./helpers/paths.js";
 
 // Dockerfile, compose and Kubernetes files cannot run on this machine, so
@@ -15,18 +16,6 @@ import { repoPath } from "./helpers/paths.js";
 // ports, commands and hook names agree with each other and the server.
 
 const text = (path: string) => readFileSync(repoPath(path), "utf8");
-
-/** The Dockerfile's instructions, with line continuations joined. */
-function dockerfile(): Array<{ op: string; args: string }> {
-  return text("Dockerfile")
-    .replace(/\\\n\s*/g, " ")
-    .split("\n")
-    .filter((l) => l.trim() !== "" && !l.trim().startsWith("#"))
-    .map((l) => {
-      const [op, ...rest] = l.trim().split(/\s+/);
-      return { op: op!.toUpperCase(), args: rest.join(" ") };
-    });
-}
 
 /** The server's own parse of a command line `node [node options] dist/src/main.js ARGS`. */
 function serverConfig(command: readonly string[]): Config {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
+import { dockerfile, type DockerInstruction } from "./helpers/dockerfile.js";
 import { repoPath } from "./helpers/paths.js";
 import { followLog } from "./helpers/server-process.js";
 
@@ -15,28 +16,16 @@ import { followLog } from "./helpers/server-process.js";
 // final stage's CMD and HEALTHCHECK run against the result. A file the
 // image forgets (a patch pnpm needs, a config the server reads) fails here.
 
-interface Instruction {
-  readonly op: string;
-  readonly args: string;
-}
 interface Stage {
   readonly name: string | undefined;
   readonly from: string;
-  readonly steps: Instruction[];
+  readonly steps: DockerInstruction[];
 }
 
-/** The Dockerfile's stages, with line continuations joined and comments dropped. */
+/** The Dockerfile's stages. */
 function stages(): Stage[] {
-  const instructions = readFileSync(repoPath("Dockerfile"), "utf8")
-    .replace(/\\\n\s*/g, " ")
-    .split("\n")
-    .filter((l) => l.trim() !== "" && !l.trim().startsWith("#"))
-    .map((l) => {
-      const [op, ...rest] = l.trim().split(/\s+/);
-      return { op: op!.toUpperCase(), args: rest.join(" ") };
-    });
   const out: Stage[] = [];
-  for (const i of instructions) {
+  for (const i of dockerfile()) {
     if (i.op === "FROM") {
       const [from, as, name] = i.args.split(" ");
       out.push({ from: from!, name: as?.toUpperCase() === "AS" ? name : undefined, steps: [] });
@@ -73,7 +62,7 @@ describe("the container image's stages, run as commands in clean directories", (
 
   it("build, prod-deps and the final stage: the server starts from what the image holds and answers its HEALTHCHECK", { timeout: 600_000 }, async () => {
     const dirs = new Map<string, string>();
-    let final: { dir: string; steps: Instruction[] } | undefined;
+    let final: { dir: string; steps: DockerInstruction[] } | undefined;
     for (const [index, stage] of stages().entries()) {
       const dir = join(root, stage.name ?? `stage-${index}`);
       const parent = dirs.get(stage.from);
@@ -113,7 +102,7 @@ describe("the container image's stages, run as commands in clean directories", (
 });
 
 /** Runs one instruction of a stage whose /app is `dir`. */
-function run(step: Instruction, dir: string, stageDirs: Map<string, string>): void {
+function run(step: DockerInstruction, dir: string, stageDirs: Map<string, string>): void {
   switch (step.op) {
     case "COPY": {
       const parts = step.args.split(" ");

@@ -1,3 +1,4 @@
+import { keysetPages } from "./keyset-pages.js";
 import type { SqlDriver } from "./sql-driver.js";
 import { UsernameTakenError, UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
 
@@ -85,23 +86,14 @@ export class SqlUserStore implements UserStore {
     return this.#one("WHERE username = $1", [username]);
   }
 
-  async *list(signal: AbortSignal): AsyncIterable<StoredUser> {
-    // Keyset pages: memory stays flat whatever the table's size, and rows
-    // added meanwhile with higher ids are still listed.
-    let after = 0;
-    for (;;) {
-      signal.throwIfAborted();
-      const rows = await unavailableOnError("listing users", () =>
-        this.driver.query<UserRow>(`SELECT ${columns} FROM users WHERE id > $1 ORDER BY id LIMIT ${pageSize}`, [after]),
-      );
-      for (const row of rows) {
-        signal.throwIfAborted();
-        const user = toStored(row);
-        after = user.id;
-        yield user;
-      }
-      if (rows.length < pageSize) return;
-    }
+  list(signal: AbortSignal): AsyncIterable<StoredUser> {
+    return keysetPages(signal, pageSize, async (after) =>
+      (
+        await unavailableOnError("listing users", () =>
+          this.driver.query<UserRow>(`SELECT ${columns} FROM users WHERE id > $1 ORDER BY id LIMIT ${pageSize}`, [after]),
+        )
+      ).map(toStored),
+    );
   }
 
   async #one(where: string, params: unknown[]): Promise<StoredUser | undefined> {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { join } from "node:path";
+import { keysetPages } from "./keyset-pages.js";
 import { UsernameTakenError, UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
 
 /** Whether this Node.js has `node:sqlite` (22.13 and newer; not 20). */
@@ -121,21 +122,8 @@ export class SqliteUserStore implements UserStore {
     return this.#one(this.#byName, username);
   }
 
-  async *list(signal: AbortSignal): AsyncIterable<StoredUser> {
-    // Keyset pages, as in the PostgreSQL store: memory stays flat whatever
-    // the table's size, and no read holds a lock between pages.
-    let after = 0;
-    for (;;) {
-      signal.throwIfAborted();
-      const rows = unavailableOnError("listing users", () => this.#page.all(after) as UserRow[]);
-      for (const row of rows) {
-        signal.throwIfAborted();
-        const user = toStored(row);
-        after = user.id;
-        yield user;
-      }
-      if (rows.length < pageSize) return;
-    }
+  list(signal: AbortSignal): AsyncIterable<StoredUser> {
+    return keysetPages(signal, pageSize, (after) => unavailableOnError("listing users", () => this.#page.all(after) as UserRow[]).map(toStored));
   }
 
   #one(statement: SqliteStatement, key: number | string): StoredUser | undefined {

@@ -1,17 +1,18 @@
 import cluster from "node:cluster";
 import { constants } from "node:os";
-import { drainMessage, reloadMessage, runPrimary } from "./cluster.js";
-import { parseConfig, usage, type Config } from "./config.js";
-import { formatListenAddress } from "./listen-address.js";
-import { createLogger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
-import { createHealthStatus, servedServices, services } from "./routes.js";
-import { startServer } from "./server.js";
-import { prepareSocketPath, removeSocketFiles } from "./unix-socket.js";
+import { drainMessage, reloadMessage, runPrimary } from "./app/cluster.js";
+import { parseConfig, usage, type Config } from "./config/config.js";
+import { formatListenAddress } from "./transport/listen-address.js";
+import { createLogger } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
+import { createHealthStatus, servedServices, services } from "./app/routes.js";
+import { startServer } from "./transport/start-server.js";
+import { prepareSocketPath, removeSocketFiles } from "./transport/unix-socket.js";
+import { objectLogThread } from "./tyk/object-log.js";
 import { loadPlugins } from "./tyk/load-plugins.js";
 import { PluginHost } from "./tyk/plugin-host.js";
 import { openUserStore } from "./users/open-user-store.js";
-import { watchParent } from "./parent-watch.js";
+import { watchParent } from "./app/parent-watch.js";
 
 // The server process: configuration, logging, serving, and signal handling.
 
@@ -28,7 +29,7 @@ if (config === undefined) {
 }
 
 // Under --workers, every line says which worker wrote it.
-const rootLogger = createLogger({ level: config.logLevel, format: config.logFormat });
+const rootLogger = createLogger({ level: config.logLevel, format: config.logFormat, thread: objectLogThread });
 const logger = cluster.isWorker ? rootLogger.child({ worker: cluster.worker!.id }) : rootLogger;
 
 // Nothing may take the process down silently: say why, then exit non-zero.

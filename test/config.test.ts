@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
 import { availableParallelism } from "node:os";
 import { describe, it } from "node:test";
-import { parseConfig } from "../src/config.js";
-import { defaultLimits } from "../src/limits.js";
-import { parseListenAddress } from "../src/listen-address.js";
+import { parseConfig } from "../src/config/config.js";
+import { defaultLimits } from "../src/transport/limits.js";
+import { parseListenAddress } from "../src/transport/listen-address.js";
 import { sqliteAvailable } from "../src/users/sqlite-user-store.js";
 
 // The embedded store this Node.js defaults to.

@@ -4,7 +4,7 @@ import { Int32ValueSchema, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { pino } from "pino";
-import { encodableError } from "../src/encodable-error.js";
+import { encodableError } from "../src/rpc/encodable-error.js";
 
 describe("encodableError", () => {
   const lines: Record<string, unknown>[] = [];

@@ -6,10 +6,10 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createContextValues, createServiceImplSpec, type Interceptor } from "@connectrpc/connect";
 import { compressionGzip } from "@connectrpc/connect-node";
 import { Echo, EchoReplySchema, EchoRequestSchema } from "../gen/echo_pb.js";
-import { createGrpcUnaryFastPath } from "../src/fast-path/grpc-unary.js";
-import { RepeatLimitedLog } from "../src/logging/repeated-lines.js";
-import { createLogger } from "../src/logger.js";
-import { kPeer } from "../src/peer.js";
+import { createGrpcUnaryFastPath } from "../src/rpc/fast-path/grpc-unary.js";
+import { RepeatLimitedLog } from "../src/observability/repeated-lines.js";
+import { createLogger } from "../src/observability/logger.js";
+import { kPeer } from "../src/rpc/peer.js";
 import { probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
 import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
 

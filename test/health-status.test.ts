@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { HealthStatus, ServingStatus } from "../src/health/health-status.js";
+import { HealthStatus, ServingStatus } from "../src/services/health/health-status.js";
 
 describe("HealthStatus", () => {
   it("knows the whole server as '' plus each service", () => {

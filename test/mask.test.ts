@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { create, toJson } from "@bufbuild/protobuf";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { isSensitiveKey, metadataForLog } from "../src/metadata.js";
+import { isSensitiveKey, metadataForLog } from "../src/rpc/metadata.js";
 import { maskEventJson, maskObjectJson } from "../src/tyk/mask.js";
 
 // What the logs hide: every credential the gateway can put in an Object or

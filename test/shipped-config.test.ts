@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { parseConfig } from "../src/config.js";
-import { formatListenAddress } from "../src/listen-address.js";
-import { createLogger } from "../src/logger.js";
+import { parseConfig } from "../src/config/config.js";
+import { formatListenAddress } from "../src/transport/listen-address.js";
+import { createLogger } from "../src/observability/logger.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
 import type { HookKind, PluginRegistry } from "../src/tyk/registry.js";
 import { repoPath } from "./helpers/paths.js";

@@ -3,9 +3,9 @@ import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { Echo, EchoReplySchema, EchoRequestSchema } from "../gen/echo_pb.js";
-import { callEndInterceptor } from "../src/interceptors/call-end.js";
-import { chainUnary } from "../src/fast-path/unary-chain.js";
-import { isPromiseLike } from "../src/maybe-promise.js";
+import { callEndInterceptor } from "../src/observability/call-end.js";
+import { chainUnary } from "../src/rpc/fast-path/unary-chain.js";
+import { isPromiseLike } from "../src/util/maybe-promise.js";
 
 // The fast path calls observers (callEndInterceptor) directly instead of
 // through a promise per interceptor. They must still run in connect's

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
-import { parseDuration } from "../duration.js";
+import { parseDuration } from "../util/duration.js";
 import { commands, type Command } from "./commands.js";
 import { createConnection, UsageError, waitReady } from "./connection.js";
 

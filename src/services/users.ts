@@ -1,8 +1,8 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Users } from "../../gen/users_pb.js";
 import type { GetUsersRequest, User } from "../../gen/users_types_pb.js";
-import type { Logger } from "../logger.js";
-import { metadataForLog } from "../metadata.js";
+import type { Logger } from "../observability/logger.js";
+import { metadataForLog } from "../rpc/metadata.js";
 import { hashPassword } from "../users/password.js";
 import { UsernameTakenError, UserStoreUnavailableError, type StoredUser, type UserStore } from "../users/user-store.js";
 import { HashLimiter } from "../users/hash-limiter.js";

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
+import type { RepeatLimitedLog } from "../observability/repeated-lines.js";
 
 /**
  * The open connections of a group of listeners, with a cap. Why a cap: every

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import type { RepeatLimitedLog } from "../logging/repeated-lines.js";
+import type { RepeatLimitedLog } from "../observability/repeated-lines.js";
 import { AuthorityCache, defaultAuthority, pathError, requestTargetError } from "./request-target.js";
 
 /** Checks and protects every request before any route sees it. */

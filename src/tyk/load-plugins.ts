@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import type { PluginFactory } from "./plugin.js";
 import { PluginRegistry } from "./registry.js";
 

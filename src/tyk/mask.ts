@@ -1,6 +1,6 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ObjectJson } from "../../gen/coprocess_object_pb.js";
-import { isSensitiveKey, mayContainSensitiveKey, redacted } from "../metadata.js";
+import { isSensitiveKey, mayContainSensitiveKey, redacted } from "../rpc/metadata.js";
 
 // What the JSON echo log hides by default: credential-like headers, query
 // parameters and metadata entries (Authorization, Cookie, X-Api-Key, token,

@@ -5,7 +5,7 @@ import { MiniRequestObjectSchema } from "../../gen/coprocess_mini_request_object
 import type { Object$ } from "../../gen/coprocess_object_pb.js";
 import { ReturnOverridesSchema } from "../../gen/coprocess_return_overrides_pb.js";
 import { SessionStateSchema } from "../../gen/coprocess_session_state_pb.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
 import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
 import type { HookContext } from "./plugin.js";
@@ -13,10 +13,10 @@ import { parseTykEvent } from "./events.js";
 import type { PluginRegistry, RegisteredHook } from "./registry.js";
 import { editedThrough, TykRequest, TykRequestView } from "./request.js";
 import { TykResponse } from "./response.js";
-import { isPromiseLike, then, type MaybePromise } from "../maybe-promise.js";
-import type { HookMetricOutcome } from "../metrics.js";
-import { currentTrace, type TraceContext } from "../trace-context.js";
-import { replyAsReceived } from "../wire-bytes.js";
+import { isPromiseLike, then, type MaybePromise } from "../util/maybe-promise.js";
+import type { HookMetricOutcome } from "../observability/metrics.js";
+import { currentTrace, type TraceContext } from "../observability/trace-context.js";
+import { replyAsReceived } from "../rpc/wire-bytes.js";
 
 /** How a hook call ended, for logs (and metrics). */
 export type HookOutcome = "continue" | "reject" | "respond" | "allow";

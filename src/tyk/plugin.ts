@@ -10,14 +10,14 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import type { HookType } from "../../gen/coprocess_common_pb.js";
 import type { Object$ } from "../../gen/coprocess_object_pb.js";
 import type { SessionState } from "../../gen/coprocess_session_state_pb.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import type { AuthOutcome, RequestOutcome } from "./outcome.js";
 import type { TykRequest } from "./request.js";
 import type { TykResponse } from "./response.js";
-import type { TraceContext } from "../trace-context.js";
+import type { TraceContext } from "../observability/trace-context.js";
 
 export { allow, deny, reject, respond } from "./outcome.js";
-export type { TraceContext } from "../trace-context.js";
+export type { TraceContext } from "../observability/trace-context.js";
 export type { Allow, AuthOutcome, Reject, RequestOutcome, Respond, SessionInit } from "./outcome.js";
 export type { TykRequest, TykRequestView } from "./request.js";
 export type { TykResponse } from "./response.js";

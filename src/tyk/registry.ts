@@ -1,5 +1,5 @@
 import { HookType } from "../../gen/coprocess_common_pb.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import type { AuthHook, EventHandler, Plugin, RequestHook, ResponseHook } from "./plugin.js";
 
 /** The plugin fields that hold hooks, one per hook type the gateway sends. */

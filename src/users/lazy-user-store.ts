@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import { UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
 
 /** A store that may hold a connection to close. */

@@ -1,6 +1,6 @@
 import { createRouterTransport } from "@connectrpc/connect";
-import { createLogger, type Logger } from "../../src/logger.js";
-import { createHealthStatus, routes } from "../../src/routes.js";
+import { createLogger, type Logger } from "../../src/observability/logger.js";
+import { createHealthStatus, routes } from "../../src/app/routes.js";
 import type { Plugin } from "../../src/tyk/plugin.js";
 import { PluginHost } from "../../src/tyk/plugin-host.js";
 import { PluginRegistry } from "../../src/tyk/registry.js";

@@ -1,20 +1,15 @@
 import cluster from "node:cluster";
 import { constants } from "node:os";
 import { drainMessage, reloadMessage, runPrimary } from "./app/cluster.js";
-import { parseConfig, usage, type Config } from "./config/config.js";
-import { formatListenAddress } from "./transport/listen-address.js";
+import { AppStartError, createApp, type App } from "./app/create-app.js";
+import { watchParent } from "./app/parent-watch.js";
+import { parseConfig, usage } from "./config/config.js";
 import { createLogger } from "./observability/logger.js";
-import { createMetrics } from "./observability/metrics.js";
-import { createHealthStatus, servedServices, services } from "./app/routes.js";
-import { startServer } from "./transport/start-server.js";
 import { prepareSocketPath, removeSocketFiles } from "./transport/unix-socket.js";
 import { objectLogThread } from "./tyk/object-log.js";
-import { loadPlugins } from "./tyk/load-plugins.js";
-import { PluginHost } from "./tyk/plugin-host.js";
-import { openUserStore } from "./users/open-user-store.js";
-import { watchParent } from "./app/parent-watch.js";
 
-// The server process: configuration, logging, serving, and signal handling.
+// The server process: configuration and signal handling. What it serves is
+// built by createApp (app/create-app.ts).
 
 let config;
 try {
@@ -59,65 +54,19 @@ if (cluster.isPrimary && config.workers > 1) {
   removeOwnSocketFilesAtExit();
   runPrimary({ workers: config.workers, logger, gracePeriodMs: config.gracePeriodMs });
 } else {
-  await serve(config);
-}
-
-// One server in this process (the only one, or one of --workers).
-async function serve(config: Config): Promise<void> {
-  const registry = await loadPlugins(config.plugins, config.pluginOptions, logger).catch((err: unknown) => {
-    logger.fatal({ err }, "cannot load plugins");
-    process.exit(1);
-  });
-  logger.info(registry.describe(), "plugins loaded");
-  // Under --workers each worker counts its own calls, labelled with its id.
-  const metrics = config.metrics ? createMetrics(cluster.isWorker ? { worker: String(cluster.worker!.id) } : {}) : undefined;
-  const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs, onHookDone: metrics?.hookDone });
-
-  const health = createHealthStatus();
-  const userStore = openUserStore(config.users, logger);
-  if (config.users.open === "start") {
-    await userStore.ready().catch(() => {
-      logger.fatal("cannot open the users store (--users-store-open start)");
-      process.exit(1);
-    });
-  }
-  const server = await startServer({
-    listen: config.listen,
-    tlsListen: config.tlsListen,
-    tls: config.tls,
-    httpListen: config.httpListen,
-    health,
-    metrics,
-    limits: config.limits,
-    logger,
-    maxMessageBytes: config.maxMessageBytes,
-    acceptEmptyAuthority: config.acceptEmptyAuthority,
-    fastPath: config.fastPath,
-    // Under --workers the primary has prepared the socket files.
-    prepareUnixSockets: !cluster.isWorker,
-    unixSocketGroup: config.unixSocketGroup,
-    services: services({ logger, health, userStore, plugins, logSecrets: config.logSecrets, logObjects: config.logObjects }),
-  }).catch((err: unknown) => {
-    logger.fatal({ err }, "cannot listen");
+  const app = await createApp({ config, logger }).catch((e: unknown) => {
+    logger.fatal({ err: e instanceof AppStartError ? e.cause : e }, e instanceof AppStartError ? e.message : "cannot start");
     process.exit(1);
   });
   if (!cluster.isWorker) {
     removeOwnSocketFilesAtExit();
   }
+  handleSignals(app, config.gracePeriodMs);
+}
 
-  logger.info(
-    {
-      addresses: server.addresses.map(formatListenAddress),
-      tlsAddresses: server.tlsAddresses.map(formatListenAddress),
-      httpAddresses: server.httpAddresses.map(formatListenAddress),
-      services: servedServices.map((s) => s.typeName),
-      // The process to signal: under --workers, the primary (this worker's parent).
-      pid: cluster.isWorker ? process.ppid : process.pid,
-      ...(cluster.isWorker && { workerPid: process.pid }),
-    },
-    "server listening",
-  );
-
+// The first SIGTERM/SIGINT drains, a second exits at once; SIGHUP reloads TLS.
+// Under --workers the primary relays them (see app/cluster.ts).
+function handleSignals(app: App, gracePeriodMs: number): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -125,12 +74,9 @@ async function serve(config: Config): Promise<void> {
       process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
-    logger.info({ signal, gracePeriodMs: config.gracePeriodMs }, "shutting down: draining in-flight calls");
-    health.shutdown();
-    server.drain(config.gracePeriodMs).then(
-      async ({ forced }) => {
-        // After the last call: PGlite writes its last pages and frees the directory.
-        await userStore.close().catch((err: unknown) => logger.error({ err }, "closing the users store failed"));
+    logger.info({ signal, gracePeriodMs }, "shutting down: draining in-flight calls");
+    app.stop(gracePeriodMs).then(
+      ({ forced }) => {
         logger.info({ forced }, "server stopped");
         process.exit(0);
       },
@@ -143,14 +89,14 @@ async function serve(config: Config): Promise<void> {
   // SIGHUP: new certificates for new connections; a bad file keeps the old ones.
   const reload = () => {
     try {
-      const certificate = server.reloadTls();
+      const certificate = app.server.reloadTls();
       logger.info(certificate ?? {}, certificate ? "TLS certificate reloaded" : "SIGHUP: nothing to reload (no TLS listener)");
     } catch (err) {
       logger.error({ err }, "TLS reload failed: keeping the old certificate");
     }
   };
   if (cluster.isWorker) {
-    // The primary decides (see cluster.ts); a Ctrl-C reaching the whole
+    // The primary decides (see app/cluster.ts); a Ctrl-C reaching the whole
     // process group must not count as a first and a second signal.
     process.on("SIGTERM", () => undefined);
     process.on("SIGINT", () => undefined);

@@ -11,14 +11,12 @@ import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { Users } from "../gen/users_pb.js";
-import { pino } from "pino";
-import { createHealthStatus, services } from "../src/app/routes.js";
-import { startServer } from "../src/transport/start-server.js";
-import { PluginHost } from "../src/tyk/plugin-host.js";
-import { PluginRegistry } from "../src/tyk/registry.js";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import type { StoredUser } from "../src/users/user-store.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { startApp } from "./helpers/app.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { capturingLogger } from "./helpers/loggers.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 import { startServerProcess, useServerProcess, type ServerProcess } from "./helpers/server-process.js";
 
 // Protocol abuse and handler faults: each gets a clear answer and a log
@@ -159,8 +157,7 @@ describe("handler faults", () => {
   }
 
   it("a server stream whose source fails half-way: the messages so far, then INTERNAL, and an error log line", async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const { logger, lines } = capturingLogger();
     class FailingStore extends MemoryUserStore {
       override async *list(signal: AbortSignal): AsyncIterable<StoredUser> {
         for await (const user of super.list(signal)) {
@@ -172,18 +169,9 @@ describe("handler faults", () => {
     const userStore = new FailingStore();
     await userStore.create({ username: "alexa" });
     await userStore.create({ username: "christie" });
-    const plugins = new PluginHost(new PluginRegistry(), { logger, timeoutMs: 5000 });
-    const running = await startServer({
-      listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }],
-      services: services({ logger: logger, health: createHealthStatus(), userStore, plugins }),
-      logger: logger,
-      maxMessageBytes: 1 << 20,
-      acceptEmptyAuthority: true,
-      fastPath: true,
-    });
+    const running = await startApp([], { logger, userStore });
     try {
-      const address = running.addresses[0]!;
-      const client = createClient(Users, createGrpcTransport({ baseUrl: `http://127.0.0.1:${address.kind === "tcp" ? address.port : 0}` }));
+      const client = createClient(Users, createGrpcTransport({ baseUrl: running.url }));
       const got: string[] = [];
       await assert.rejects(
         (async () => {
@@ -196,7 +184,7 @@ describe("handler faults", () => {
       assert.equal(line?.rpc, "Users/GetUsers");
       assert.match(JSON.stringify(line?.err), /disk on fire/);
     } finally {
-      await running.drain(1000);
+      await running.stop(1000);
     }
   });
 });

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
+import { silentLogger } from "./helpers/loggers.js";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { parseConfig, type Config } from "../src/config/config.js";
 import { formatListenAddress } from "../src/transport/listen-address.js";
-import { createLogger } from "../src/observability/logger.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
 import { productionNodeArgs } from "./bench/production.js";
 import { dockerfile } from "./helpers/dockerfile.js";
@@ -92,7 +92,7 @@ describe("deployment files", () => {
     assert.match(script, /POST .*\/tyk\/apis\/oas/);
     assert.match(script, new RegExp(`--data @${oasMount[1]}`));
     assert.equal(oasLoader.environment.TYK_SECRET, gateway.environment.TYK_GW_SECRET, "the Gateway API's secret");
-    const registry = await loadPlugins(image.plugins, image.pluginOptions, createLogger({ level: "silent", format: "json" }));
+    const registry = await loadPlugins(image.plugins, image.pluginOptions, silentLogger());
     const classic = JSON.parse(readFileSync(join(dirname(composePath), apps.find((a) => a.endsWith("classic.json"))!), "utf8"));
     for (const hook of classic.custom_middleware.pre as Array<{ name: string }>) assert.ok(registry.has("pre", hook.name), `pre hook ${hook.name} is served`);
     assert.ok(registry.has("auth", classic.custom_middleware.auth_check.name));

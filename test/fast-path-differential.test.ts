@@ -8,18 +8,13 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createServiceImplSpec } from "@connectrpc/connect";
 import { Echo, EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema } from "../gen/coprocess_object_pb.js";
-import { createLogger } from "../src/observability/logger.js";
-import { createHealthStatus, services } from "../src/app/routes.js";
-import { startServer, type RunningServer } from "../src/transport/start-server.js";
-import { PluginHost } from "../src/tyk/plugin-host.js";
-import { PluginRegistry } from "../src/tyk/registry.js";
-import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import { startApp, type TestApp } from "./helpers/app.js";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { dispatchBody } from "./bench/payloads.js";
 import { requestObject } from "./helpers/tyk-gateway.js";
 import { forbiddenInHttp2, probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
-import { grpcFrame } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
 
 // The same corpus of raw HTTP/2 calls goes to two servers that differ only
 // in --fast-path; everything the caller can observe (status, headers,
@@ -53,12 +48,6 @@ interface Observed {
 }
 
 const echo = (message: string) => grpcFrame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message })));
-const frameWith = (flags: number, payload: Uint8Array, declaredLength = payload.length) => {
-  const head = Buffer.alloc(5);
-  head[0] = flags;
-  head.writeUInt32BE(declaredLength, 1);
-  return Buffer.concat([head, payload]);
-};
 const echoBytes = (message: string) => toBinary(EchoRequestSchema, create(EchoRequestSchema, { message }));
 const ok = { grpcStatus: "0" };
 
@@ -120,22 +109,22 @@ const corpus: Case[] = [
   { name: "handler throws a plain Error", body: echo("throw"), expect: { grpcStatus: "13" }, fast: true },
   { name: "unknown method", path: "/echo.Echo/Shout", body: echo("x"), expect: { grpcStatus: "12" } },
   { name: "unknown service", path: "/nope.Nope/Reply", body: echo("x"), expect: { grpcStatus: "12" } },
-  { name: "malformed protobuf", body: frameWith(0, Buffer.from([0x0a, 0xff, 0xff, 0xff])), expect: { grpcStatus: "13" }, fast: true },
-  { name: "truncated frame (length says more than sent)", body: frameWith(0, echoBytes("hello"), 100), expect: { grpcStatus: "3" }, fast: true },
+  { name: "malformed protobuf", body: grpcFrame(Buffer.from([0x0a, 0xff, 0xff, 0xff]), 0), expect: { grpcStatus: "13" }, fast: true },
+  { name: "truncated frame (length says more than sent)", body: grpcFrame(echoBytes("hello"), 0, 100), expect: { grpcStatus: "3" }, fast: true },
   { name: "truncated frame header", body: Buffer.from([0, 0, 0]), expect: { grpcStatus: "3" }, fast: true },
   { name: "empty body: no message", body: new Uint8Array(), expect: { grpcStatus: "12" }, fast: true },
   { name: "two messages for a unary method", body: Buffer.concat([echo("a"), echo("b")]), expect: { grpcStatus: "12" }, fast: true },
   { name: "a message, then a partial one", body: Buffer.concat([echo("a"), Buffer.from([0, 0])]), expect: { grpcStatus: "3" }, fast: true },
   { name: "oversize message", body: echo("x".repeat(maxMessageBytes + 10)), expect: { grpcStatus: "8" }, fast: true },
-  { name: "oversize declared length, little sent", body: frameWith(0, Buffer.from("abc"), 0x7fffffff), expect: { grpcStatus: "8" }, fast: true },
-  { name: "compressed flag without grpc-encoding", body: frameWith(1, gzipSync(echoBytes("hi"))), expect: { grpcStatus: "13" }, fast: true },
-  { name: "gzip request", headers: { "grpc-encoding": "gzip" }, body: frameWith(1, gzipSync(echoBytes("zipped"))), expect: ok, fast: true },
+  { name: "oversize declared length, little sent", body: grpcFrame(Buffer.from("abc"), 0, 0x7fffffff), expect: { grpcStatus: "8" }, fast: true },
+  { name: "compressed flag without grpc-encoding", body: grpcFrame(gzipSync(echoBytes("hi")), 1), expect: { grpcStatus: "13" }, fast: true },
+  { name: "gzip request", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(gzipSync(echoBytes("zipped")), 1), expect: ok, fast: true },
   { name: "gzip declared, message sent uncompressed", headers: { "grpc-encoding": "gzip" }, body: echo("plain"), expect: ok, fast: true },
-  { name: "gzip flag with corrupt data", headers: { "grpc-encoding": "gzip" }, body: frameWith(1, Buffer.from("not gzip at all")), expect: { grpcStatus: "3" }, fast: true },
+  { name: "gzip flag with corrupt data", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(Buffer.from("not gzip at all"), 1), expect: { grpcStatus: "3" }, fast: true },
   {
     name: "gzip bomb beyond the size limit",
     headers: { "grpc-encoding": "gzip" },
-    body: frameWith(1, gzipSync(echoBytes("z".repeat(maxMessageBytes * 4)))),
+    body: grpcFrame(gzipSync(echoBytes("z".repeat(maxMessageBytes * 4))), 1),
     expect: { grpcStatus: "8" },
     fast: true,
   },
@@ -157,28 +146,17 @@ const corpus: Case[] = [
 ];
 
 interface Side {
-  server: RunningServer;
+  server: TestApp;
   session: http2.ClientHttp2Session;
   records: ProbeRecord[];
 }
 
 async function startSide(fastPath: boolean, maxBytes = maxMessageBytes): Promise<Side> {
-  const logger = createLogger({ level: "silent", format: "json" });
   const records: ProbeRecord[] = [];
-  const plugins = new PluginHost(new PluginRegistry(), { logger, timeoutMs: 5000 });
-  const specs = services({ logger, health: createHealthStatus(), userStore: new MemoryUserStore(), plugins }).map((s) =>
-    s.service.typeName === Echo.typeName ? createServiceImplSpec<typeof Echo>(Echo, probeEcho(records)) : s,
-  );
-  const server = await startServer({
-    listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }],
-    services: specs,
-    logger,
-    maxMessageBytes: maxBytes,
-    acceptEmptyAuthority: true,
-    fastPath,
+  const server = await startApp(["--fast-path", fastPath ? "on" : "off", "--max-message-size", String(maxBytes)], {
+    replaceServices: [createServiceImplSpec<typeof Echo>(Echo, probeEcho(records))],
   });
-  const address = server.addresses[0]!;
-  const session = http2.connect(`http://127.0.0.1:${address.kind === "tcp" ? address.port : 0}`);
+  const session = http2.connect(server.url);
   session.on("error", () => undefined); // a failure shows up in the call that hit it
   return { server, session, records };
 }
@@ -236,7 +214,7 @@ describe("fast path vs connect-node: identical gRPC wire behaviour", () => {
   after(async () => {
     for (const side of [connect, fast]) {
       side.session.close();
-      await side.server.drain(1000);
+      await side.server.stop(1000);
     }
   });
 
@@ -305,7 +283,7 @@ describe("fast path vs connect-node: large messages, same answers, no slower", (
       expect: ok,
       fast: true,
     },
-    { name: "gzip Echo of 16 MiB", headers: { "grpc-encoding": "gzip" }, body: frameWith(1, gzipSync(echoBytes("z".repeat(16 * mib)))), expect: ok, fast: true },
+    { name: "gzip Echo of 16 MiB", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(gzipSync(echoBytes("z".repeat(16 * mib))), 1), expect: ok, fast: true },
   ];
   let connect: Side;
   let fast: Side;
@@ -315,7 +293,7 @@ describe("fast path vs connect-node: large messages, same answers, no slower", (
   after(async () => {
     for (const side of [connect, fast]) {
       side.session.close();
-      await side.server.drain(1000);
+      await side.server.stop(1000);
     }
   });
 

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { silentLogger } from "./helpers/loggers.js";
 import { once } from "node:events";
 import * as http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
@@ -8,10 +9,10 @@ import { compressionGzip } from "@connectrpc/connect-node";
 import { Echo, EchoReplySchema, EchoRequestSchema } from "../gen/echo_pb.js";
 import { createGrpcUnaryFastPath } from "../src/rpc/fast-path/grpc-unary.js";
 import { RepeatLimitedLog } from "../src/observability/repeated-lines.js";
-import { createLogger } from "../src/observability/logger.js";
 import { kPeer } from "../src/rpc/peer.js";
 import { probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 
 // The fast path on its own, with interceptors of a kind the server does not
 // ship: ones that replace the request with a copy, or answer themselves.
@@ -46,7 +47,7 @@ describe("fast path with other interceptors", () => {
   let baseUrl = "";
   before(async () => {
     const shutdown = new AbortController();
-    const logger = createLogger({ level: "silent", format: "json" });
+    const logger = silentLogger();
     const fastPath = createGrpcUnaryFastPath({
       services: [createServiceImplSpec<typeof Echo>(Echo, probeEcho(records))],
       interceptors: [rewrite, copyResponse, answer],

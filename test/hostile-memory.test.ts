@@ -11,7 +11,8 @@ import { requestObject } from "./helpers/tyk-gateway.js";
 import { CreateUserRequestSchema } from "../gen/users_types_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { EchoRequestSchema as EchoRequest } from "../gen/echo_pb.js";
-import { grpcFrame, grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
 import { splitAddress } from "./helpers/raw-http1.js";
 import { clientPreface, CONTINUATION, DATA, frame, frameHead, GOAWAY, HEADERS, headerBlock, parseFrames, SETTINGS } from "./helpers/h2-frames.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
@@ -284,13 +285,6 @@ describe("HTTP/2 frames that never end", () => {
   });
 });
 
-/** A gRPC frame with the compressed flag. */
-function compressed(data: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head[0] = 1;
-  head.writeUInt32BE(data.length, 1);
-  return Buffer.concat([head, data]);
-}
 
 /**
  * Sends `count` requests on one connection whose client never reads: its
@@ -342,11 +336,11 @@ describe("compression amplification and replies nobody reads", () => {
       // Tyk's Object with an 8 MiB body (sent twice: 16 MiB), gzipped to about 16 KB.
       const object = Buffer.from(toBinary(ObjectSchema, requestObject(HookType.Pre, "h", { method: "POST", url: "/upload", headers: {}, body: "x".repeat(8 * mib) })));
       const attacks = await Promise.all([
-        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc", "grpc-encoding": "br" }, compressed(br), 20),
-        neverReading(server.baseUrl, { ":path": "/coprocess.Dispatcher/Dispatch", "content-type": "application/grpc", "grpc-encoding": "gzip" }, compressed(gzipSync(object)), 30),
+        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc", "grpc-encoding": "br" }, grpcFrame(br, 1), 20),
+        neverReading(server.baseUrl, { ":path": "/coprocess.Dispatcher/Dispatch", "content-type": "application/grpc", "grpc-encoding": "gzip" }, grpcFrame(gzipSync(object), 1), 30),
         // connect's path: the Connect protocol and gRPC-Web.
         neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/proto", "content-encoding": "br" }, br, 10),
-        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc-web", "grpc-encoding": "br" }, compressed(br), 10),
+        neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc-web", "grpc-encoding": "br" }, grpcFrame(br, 1), 10),
       ]);
       const peak = rssOf(server).peak;
       const counts = attacks.map((a) => a.statuses.reduce<Record<string, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}));

@@ -4,7 +4,8 @@ import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema, ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 import { rawHttp1 } from "./helpers/raw-http1.js";
 import { startServerProcess, useServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import * as net from "node:net";
@@ -141,9 +142,7 @@ describe("refusal lines", () => {
     const local = `127.0.0.1:${(session.socket as net.Socket).localPort}`;
     const req = session.request({ ":method": "POST", ":path": "/echo.Echo/Reply", "content-type": contentType });
     req.on("error", () => undefined);
-    const head = Buffer.alloc(5);
-    head.writeUInt32BE(100_000, 1);
-    await new Promise<void>((r) => req.write(Buffer.concat([head, Buffer.alloc(1000, 0x41)]), () => r()));
+    await new Promise<void>((r) => req.write(grpcFrame(Buffer.alloc(1000, 0x41), 0, 100_000), () => r()));
     await new Promise((r) => setTimeout(r, 200)); // the server has the first bytes
     session.destroy();
     return local;

@@ -6,7 +6,8 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema } from "../gen/coprocess_object_pb.js";
 import { CreateUserRequestSchema } from "../gen/users_types_pb.js";
-import { grpcFrame, grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
 import { useServerProcess } from "./helpers/server-process.js";
 
 // Requests that are cheap to send and were expensive to refuse: each must
@@ -18,10 +19,7 @@ const mib = 2 ** 20;
 /** A compressed gRPC frame (flag 1) of `message`. */
 function compressedFrame(bytes: Uint8Array, encoding: "br" | "gzip"): Buffer {
   const data = encoding === "br" ? brotliCompressSync(bytes, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } }) : gzipSync(bytes);
-  const head = Buffer.alloc(5);
-  head[0] = 1;
-  head.writeUInt32BE(data.length, 1);
-  return Buffer.concat([head, data]);
+  return grpcFrame(data, 1);
 }
 
 const createUser = (fields: { username: string; email?: string; password?: string }) => toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, fields));

@@ -4,7 +4,8 @@ import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 import { useServerProcess } from "./helpers/server-process.js";
 
 // --http-listen, as curl would use it: plain HTTP/1.1 requests (node:http,

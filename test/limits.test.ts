@@ -5,7 +5,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { describe, it } from "node:test";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
-import { grpcFrame } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
 
 // The connection and call limits, observed from the client side of a real
 // socket against a server process.

@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
+import { silentLogger } from "./helpers/loggers.js";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { createLogger } from "../src/observability/logger.js";
 import { createMetrics, type HookMetricOutcome } from "../src/observability/metrics.js";
 import { definePlugin, reject } from "../src/tyk/plugin.js";
 import { PluginHost } from "../src/tyk/plugin-host.js";
@@ -13,7 +13,7 @@ import { PluginRegistry } from "../src/tyk/registry.js";
 
 describe("hook metrics", () => {
   it("hooks are counted under their registered name ('*' for a catch-all), unknown ones under ''", async () => {
-    const logger = createLogger({ level: "silent", format: "json" });
+    const logger = silentLogger();
     const registry = new PluginRegistry();
     const plugin = await definePlugin(() => ({ name: "t", pre: { "*": () => undefined, strict: () => reject(403, "no") } }))({ options: undefined, logger });
     registry.add("t", plugin, logger);

@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { GetUsersRequestSchema } from "../gen/users_types_pb.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 import { startServerProcess, useServerProcess } from "./helpers/server-process.js";
 
 // Hand-made HTTP/2 requests, for headers that client libraries will not send

@@ -3,15 +3,13 @@ import { after, before, describe, it } from "node:test";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema, type Object$ } from "../gen/coprocess_object_pb.js";
-import { createLogger } from "../src/observability/logger.js";
-import { createHealthStatus, services } from "../src/app/routes.js";
-import { startServer, type RunningServer } from "../src/transport/start-server.js";
 import { definePlugin, reject } from "../src/tyk/plugin.js";
-import { PluginHost } from "../src/tyk/plugin-host.js";
 import { PluginRegistry } from "../src/tyk/registry.js";
-import { MemoryUserStore } from "../src/users/memory-user-store.js";
+import { startApp, type TestApp } from "./helpers/app.js";
 import { articleObject } from "./helpers/fixtures.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { silentLogger } from "./helpers/loggers.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 
 // A Dispatch reply that no hook changed is sent as the bytes the Object
 // arrived in (the gRPC fast path); any change makes it encoded afresh. The
@@ -31,8 +29,8 @@ function unusualEncoding(object: Object$): Uint8Array {
   return Buffer.concat(parts);
 }
 
-async function startSide(fastPath: boolean): Promise<{ server: RunningServer; url: string }> {
-  const logger = createLogger({ level: "silent", format: "json" });
+async function startSide(fastPath: boolean): Promise<TestApp> {
+  const logger = silentLogger();
   const registry = new PluginRegistry();
   const plugin = await definePlugin(() => ({
     name: "t",
@@ -57,17 +55,7 @@ async function startSide(fastPath: boolean): Promise<{ server: RunningServer; ur
     },
   }))({ options: undefined, logger });
   registry.add("t", plugin, logger);
-  const plugins = new PluginHost(registry, { logger, timeoutMs: 5000 });
-  const server = await startServer({
-    listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }],
-    services: services({ logger, health: createHealthStatus(), userStore: new MemoryUserStore(), plugins }),
-    logger,
-    maxMessageBytes: 4 * 1024 * 1024,
-    acceptEmptyAuthority: true,
-    fastPath,
-  });
-  const address = server.addresses[0]!;
-  return { server, url: `http://127.0.0.1:${address.kind === "tcp" ? address.port : 0}` };
+  return startApp(["--fast-path", fastPath ? "on" : "off", "--max-message-size", "4MiB"], { logger, registry });
 }
 
 async function dispatch(url: string, message: Uint8Array): Promise<Uint8Array> {
@@ -86,15 +74,15 @@ function objectWithHook(hookName: string): Object$ {
 }
 
 describe("Dispatch replies no hook changed", () => {
-  let fast: { server: RunningServer; url: string };
-  let connectOnly: { server: RunningServer; url: string };
+  let fast: TestApp;
+  let connectOnly: TestApp;
   before(async () => {
     fast = await startSide(true);
     connectOnly = await startSide(false);
   });
   after(async () => {
-    await fast.server.drain(1000);
-    await connectOnly.server.drain(1000);
+    await fast.stop(1000);
+    await connectOnly.stop(1000);
   });
 
   it("a hook that only reads: the reply is the request's bytes, unknown field and order kept", async () => {

@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
+import { silentLogger } from "./helpers/loggers.js";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseConfig } from "../src/config/config.js";
 import { formatListenAddress } from "../src/transport/listen-address.js";
-import { createLogger } from "../src/observability/logger.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
 import type { HookKind, PluginRegistry } from "../src/tyk/registry.js";
 import { repoPath } from "./helpers/paths.js";
@@ -16,7 +16,7 @@ const json = (path: string) => JSON.parse(readFileSync(repoPath(path), "utf8")) 
 
 async function shippedRegistry(): Promise<{ registry: PluginRegistry; listen: string[] }> {
   const config = parseConfig(["--config", repoPath("config", "plugins.json")], {})!;
-  const registry = await loadPlugins(config.plugins, config.pluginOptions, createLogger({ level: "silent", format: "json" }));
+  const registry = await loadPlugins(config.plugins, config.pluginOptions, silentLogger());
   return { registry, listen: config.listen.map(formatListenAddress) };
 }
 
@@ -112,7 +112,7 @@ describe("shipped Tyk configuration (config/)", () => {
   });
 
   it("an unknown plugin name fails with the list of built-in plugins", async () => {
-    await assert.rejects(loadPlugins(["no-such-plugin"], {}, createLogger({ level: "silent", format: "json" })), (e: Error) => {
+    await assert.rejects(loadPlugins(["no-such-plugin"], {}, silentLogger()), (e: Error) => {
       assert.match(e.message, /unknown plugin "no-such-plugin"/);
       assert.match(e.message, /custom-auth, echo-log, header-injection, response-rewrite, return-overrides/);
       return true;

@@ -9,7 +9,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema, EchoReplySchema } from "../gen/echo_pb.js";
 import { makeDevCertificates, type DevCertificates } from "../src/dev-certs/make.js";
 import { bufCurl } from "./helpers/buf-curl.js";
-import { grpcFrame, rawGrpcCall } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 
 // TLS and mTLS listeners, end to end: certificates from `pnpm certs`' own

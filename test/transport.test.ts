@@ -10,7 +10,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { frame, headerBlock } from "./helpers/h2-frames.js";
-import { grpcFrame } from "./helpers/raw-http2.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
 import { startServerProcess, useServerProcess } from "./helpers/server-process.js";
 import { GatewayClient, applyRequestReply, requestObject } from "./helpers/tyk-gateway.js";
 

@@ -5,13 +5,10 @@ import { Int32ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createServiceImplSpec } from "@connectrpc/connect";
 import { Users } from "../gen/users_pb.js";
 import { GetUsersRequestSchema } from "../gen/users_types_pb.js";
-import { pino } from "pino";
-import { createHealthStatus, services } from "../src/app/routes.js";
-import { startServer, type RunningServer } from "../src/transport/start-server.js";
-import { PluginHost } from "../src/tyk/plugin-host.js";
-import { PluginRegistry } from "../src/tyk/registry.js";
-import { MemoryUserStore } from "../src/users/memory-user-store.js";
-import { grpcFrame, rawGrpcCall, type RawResponse } from "./helpers/raw-http2.js";
+import { startApp, type TestApp } from "./helpers/app.js";
+import { capturingLogger } from "./helpers/loggers.js";
+import { grpcFrame } from "./helpers/grpc-frame.js";
+import { rawGrpcCall, type RawResponse } from "./helpers/raw-http2.js";
 
 // Some answers only fail when they are written: a status whose message or
 // details do not encode, fields HTTP/2 forbids. Written by connect or by
@@ -22,13 +19,10 @@ import { grpcFrame, rawGrpcCall, type RawResponse } from "./helpers/raw-http2.js
 // still end its call with a status.
 
 describe("answers that do not encode as they are", () => {
-  const lines: Record<string, unknown>[] = [];
-  let server: RunningServer;
+  const { logger, lines } = capturingLogger();
+  let server: TestApp;
   let url: string;
   before(async () => {
-    const logger = pino({ level: "info", base: undefined }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const plugins = new PluginHost(new PluginRegistry(), { logger, timeoutMs: 5000 });
-    const real = services({ logger, health: createHealthStatus(), userStore: new MemoryUserStore(), plugins });
     // Users whose handlers fail the ways a handler can: a message cut
     // inside a surrogate pair, a detail that does not fit its schema,
     // metadata and trailers HTTP/2 forbids; GetUsers after sending a user.
@@ -46,18 +40,10 @@ describe("answers that do not encode as they are", () => {
         throw failure();
       },
     });
-    server = await startServer({
-      listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }],
-      services: real.map((s) => (s.service.typeName === Users.typeName ? failingUsers : s)),
-      logger,
-      maxMessageBytes: 4096,
-      acceptEmptyAuthority: true,
-      fastPath: true,
-    });
-    const address = server.addresses[0]!;
-    url = `http://127.0.0.1:${address.kind === "tcp" ? address.port : 0}`;
+    server = await startApp(["--max-message-size", "4096"], { logger, replaceServices: [failingUsers] });
+    url = server.url;
   });
-  after(() => server.drain(1000));
+  after(() => server.stop(1000));
 
   it("a unary call over gRPC with the JSON codec: its status, repaired, and the metadata that is allowed", async () => {
     const res = await answered(rawGrpcCall(url, "/Users/CreateUser", grpcFrame(Buffer.from('{"username":"ann"}')), { "content-type": "application/grpc+json" }));

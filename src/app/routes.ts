@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { createServiceImplSpec, type ConnectRouter, type ServiceImpl, type ServiceImplSpec } from "@connectrpc/connect";
+import { registerServices } from "../rpc/register-services.js";
 import { Dispatcher } from "../../gen/coprocess_object_pb.js";
 import { Echo } from "../../gen/echo_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
@@ -42,7 +43,7 @@ export interface RouteDeps {
 
 /**
  * Every service implementation, built once. Transport-independent: the
- * connect router and the gRPC fast path (see server.ts) serve these same
+ * connect router and the gRPC fast path (see rpc/rpc-handlers.ts) serve these same
  * objects.
  */
 export function services(deps: RouteDeps): ServiceImplSpec[] {
@@ -59,19 +60,6 @@ export function services(deps: RouteDeps): ServiceImplSpec[] {
 
 function implement<T extends DescService>(service: T, impl: ServiceImpl<T>): ServiceImplSpec {
   return createServiceImplSpec<T>(service, impl);
-}
-
-/** Registers service implementations on a connect router, method by method. */
-export function registerServices(specs: readonly ServiceImplSpec[]): (router: ConnectRouter) => void {
-  return (router) => {
-    for (const spec of specs) {
-      for (const method of Object.values(spec.methods)) {
-        // The spec pairs each method with its implementation; the union type
-        // just cannot say so.
-        router.rpc(method.method, method.impl as never);
-      }
-    }
-  };
 }
 
 /** Every service on a router (for in-process transports). */

@@ -1,3 +1,4 @@
+import { grpcFrame } from "../helpers/grpc-frame.js";
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { clone, create, fromJson, toBinary } from "@bufbuild/protobuf";
@@ -30,13 +31,6 @@ export function baseObject(): Object$ {
   return fromJson(ObjectSchema, JSON.parse(readFileSync(repoPath("test", "fixtures", "bench-pre-object.json"), "utf8")));
 }
 
-/** A gRPC length-prefixed message with the given flag byte and declared length. */
-export function frame(message: Uint8Array, flag = 0, declared = message.length): Buffer {
-  const head = Buffer.alloc(5);
-  head[0] = flag;
-  head.writeUInt32BE(declared >>> 0, 1);
-  return Buffer.concat([head, message]);
-}
 
 // Strings that are valid UTF-8 but unusual: combining marks, RTL, emoji, NUL, BOM.
 const oddStrings = ["", "é́́", "שלום عربى", "🦄🏳️‍🌈", "a\u0000b", "\ufeffbom", "\u2028\u2029", "%00%ff", "../../etc/passwd", "x".repeat(300)];
@@ -56,7 +50,7 @@ export function* fuzzCases(seed: number, count: number): Generator<FuzzCase> {
   const valid = (kind: string, object: Object$, extra: Partial<FuzzCase> = {}): FuzzCase => ({
     kind,
     headers: {},
-    body: frame(toBinary(ObjectSchema, object)),
+    body: grpcFrame(toBinary(ObjectSchema, object)),
     echo: object,
     ...extra,
   });
@@ -65,33 +59,33 @@ export function* fuzzCases(seed: number, count: number): Generator<FuzzCase> {
     () => {
       const bytes = Buffer.from(baseBytes);
       for (let i = 1 + int(8); i > 0; i--) bytes[int(bytes.length)] ^= 1 << int(8);
-      return { kind: "bit flips", headers: {}, body: frame(bytes) };
+      return { kind: "bit flips", headers: {}, body: grpcFrame(bytes) };
     },
     () => {
-      const full = frame(baseBytes);
+      const full = grpcFrame(baseBytes);
       return { kind: "truncated", headers: {}, body: full.subarray(0, int(full.length)) };
     },
     () => {
       const lie = Math.max(0, baseBytes.length + pick([-1, 1]) * (1 + int(100)));
-      return { kind: "length prefix lies", headers: {}, body: frame(baseBytes, 0, lie) };
+      return { kind: "length prefix lies", headers: {}, body: grpcFrame(baseBytes, 0, lie) };
     },
-    () => ({ kind: "huge declared length", headers: {}, body: frame(baseBytes, 0, 2 ** 24 + int(2 ** 32 - 2 ** 24)) }),
-    () => ({ kind: "compressed flag without encoding", headers: {}, body: frame(baseBytes, 1) }),
-    () => ({ kind: "unknown compression", headers: { "grpc-encoding": pick(["snappy", "zstd", "lz4", "x-custom"]) }, body: frame(gzipSync(baseBytes), 1) }),
+    () => ({ kind: "huge declared length", headers: {}, body: grpcFrame(baseBytes, 0, 2 ** 24 + int(2 ** 32 - 2 ** 24)) }),
+    () => ({ kind: "compressed flag without encoding", headers: {}, body: grpcFrame(baseBytes, 1) }),
+    () => ({ kind: "unknown compression", headers: { "grpc-encoding": pick(["snappy", "zstd", "lz4", "x-custom"]) }, body: grpcFrame(gzipSync(baseBytes), 1) }),
     () => {
       const zipped = gzipSync(baseBytes);
       for (let i = 1 + int(4); i > 0; i--) zipped[int(zipped.length)] = int(256);
-      return { kind: "corrupt gzip", headers: { "grpc-encoding": "gzip" }, body: frame(zipped, 1) };
+      return { kind: "corrupt gzip", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(zipped, 1) };
     },
     () => ({ kind: "random bytes", headers: {}, body: randomBytes(int(2048)) }),
-    () => ({ kind: "random message", headers: {}, body: frame(randomBytes(1 + int(1024))) }),
-    () => ({ kind: "two messages", headers: {}, body: Buffer.concat([frame(baseBytes), frame(baseBytes)]) }),
-    () => ({ kind: "trailing bytes", headers: {}, body: Buffer.concat([frame(baseBytes), randomBytes(1 + int(4))]) }),
+    () => ({ kind: "random message", headers: {}, body: grpcFrame(randomBytes(1 + int(1024))) }),
+    () => ({ kind: "two messages", headers: {}, body: Buffer.concat([grpcFrame(baseBytes), grpcFrame(baseBytes)]) }),
+    () => ({ kind: "trailing bytes", headers: {}, body: Buffer.concat([grpcFrame(baseBytes), randomBytes(1 + int(4))]) }),
     () => ({ kind: "empty body", headers: {}, body: Buffer.alloc(0) }),
   ];
   const oddities: Array<() => FuzzCase> = [
     () => valid("valid", base),
-    () => valid("valid, gzip", base, { headers: { "grpc-encoding": "gzip" }, body: frame(gzipSync(baseBytes), 1) }),
+    () => valid("valid, gzip", base, { headers: { "grpc-encoding": "gzip" }, body: grpcFrame(gzipSync(baseBytes), 1) }),
     () => valid("empty Object", create(ObjectSchema)),
     () => {
       const o = clone(ObjectSchema, base);
@@ -122,7 +116,7 @@ export function* fuzzCases(seed: number, count: number): Generator<FuzzCase> {
     () => {
       // An unknown field (number 1000, varint): kept and echoed as protobuf-es does.
       const bytes = Buffer.concat([baseBytes, Buffer.from([0xc0, 0x3e, int(128)])]);
-      return { kind: "unknown field", headers: {}, body: frame(bytes), echo: base };
+      return { kind: "unknown field", headers: {}, body: grpcFrame(bytes), echo: base };
     },
   ];
 

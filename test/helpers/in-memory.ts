@@ -1,5 +1,6 @@
 import { createRouterTransport } from "@connectrpc/connect";
-import { createLogger, type Logger } from "../../src/observability/logger.js";
+import { silentLogger } from "./loggers.js";
+import type { Logger } from "../../src/observability/logger.js";
 import { createHealthStatus, routes } from "../../src/app/routes.js";
 import type { Plugin } from "../../src/tyk/plugin.js";
 import { PluginHost } from "../../src/tyk/plugin-host.js";
@@ -12,7 +13,7 @@ import { MemoryUserStore } from "../../src/users/memory-user-store.js";
  * silent logger unless one is given.
  */
 export function inMemoryServer(plugins: Record<string, Plugin> = {}, options: { logger?: Logger; pluginTimeoutMs?: number } = {}) {
-  const logger = options.logger ?? createLogger({ level: "silent", format: "json" });
+  const logger = options.logger ?? silentLogger();
   const registry = new PluginRegistry();
   for (const [name, plugin] of Object.entries(plugins)) {
     registry.add(name, plugin, logger);

@@ -7,13 +7,6 @@ export interface RawResponse {
   readonly body: Buffer;
 }
 
-/** Frames a message: flag byte 0 (uncompressed), 4-byte big-endian length, bytes. */
-export function grpcFrame(message: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
 /**
  * Sends one request on a plain node:http2 connection with exactly the
  * headers given (no gRPC library in between), and collects the answer.

@@ -1,0 +1,137 @@
+import cluster from "node:cluster";
+import { createClient, createRouterTransport, type ServiceImplSpec } from "@connectrpc/connect";
+import { Users } from "../../gen/users_pb.js";
+import type { Config } from "../config/config.js";
+import type { Logger } from "../observability/logger.js";
+import { createMetrics, type ServerMetrics } from "../observability/metrics.js";
+import { registerServices } from "../rpc/register-services.js";
+import { createRpcHandlers } from "../rpc/rpc-handlers.js";
+import type { HealthStatus } from "../services/health/health-status.js";
+import { createHttpApi } from "../services/http-api.js";
+import { formatListenAddress } from "../transport/listen-address.js";
+import { startServer, type RunningServer } from "../transport/start-server.js";
+import { loadPlugins } from "../tyk/load-plugins.js";
+import { PluginHost } from "../tyk/plugin-host.js";
+import type { PluginRegistry } from "../tyk/registry.js";
+import { openUserStore } from "../users/open-user-store.js";
+import type { UserStore } from "../users/user-store.js";
+import { callPipeline } from "./pipeline.js";
+import { createHealthStatus, servedServices, services } from "./routes.js";
+
+/** What createApp builds the server from. */
+export interface AppOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Plugins already registered (tests); by default the config's plugins are loaded. */
+  readonly registry?: PluginRegistry;
+  /** A Users store of the caller's (tests); by default the config's is opened, and closed by `stop`. */
+  readonly userStore?: UserStore;
+  /** Implementations served instead of the built-in ones of the same services (tests: probes and failing fakes). */
+  readonly replaceServices?: readonly ServiceImplSpec[];
+}
+
+/** Why createApp failed (its message: the step; its cause: the error). */
+export class AppStartError extends Error {
+  override readonly name = "AppStartError";
+}
+
+const failed =
+  (step: string) =>
+  (cause: unknown): never => {
+    throw new AppStartError(step, { cause });
+  };
+
+/** A server built from a config, listening. */
+export interface App {
+  readonly server: RunningServer;
+  readonly health: HealthStatus;
+  readonly userStore: UserStore;
+  readonly registry: PluginRegistry;
+  readonly metrics: ServerMetrics | undefined;
+  /**
+   * Reports NOT_SERVING, drains (see transport/drain.ts), then closes the
+   * Users store it opened: after the last call, so that none is cut off.
+   */
+  stop(graceMs: number): Promise<{ forced: boolean }>;
+}
+
+/**
+ * Builds the whole server from a config and starts listening: plugins,
+ * metrics, the Users store, every service behind one interceptor pipeline,
+ * the RPC handlers (fast path and connect), the plain HTTP routes, and the
+ * transport. The process (main.ts) and the tests build it the same way.
+ * Rejects with an AppStartError naming the step that failed.
+ */
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config, logger } = options;
+  const registry = options.registry ?? (await loadPlugins(config.plugins, config.pluginOptions, logger).catch(failed("cannot load plugins")));
+  logger.info(registry.describe(), "plugins loaded");
+  // Under --workers each worker counts its own calls, labelled with its id.
+  const metrics = config.metrics ? createMetrics(cluster.isWorker ? { worker: String(cluster.worker!.id) } : {}) : undefined;
+  const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs, onHookDone: metrics?.hookDone });
+  const health = createHealthStatus();
+  const ownStore = options.userStore === undefined ? openUserStore(config.users, logger) : undefined;
+  const userStore = options.userStore ?? ownStore!;
+  if (ownStore !== undefined && config.users.open === "start") {
+    await ownStore.ready().catch(failed("cannot open the users store (--users-store-open start)"));
+  }
+  const builtIn = services({ logger, health, userStore, plugins, logSecrets: config.logSecrets, logObjects: config.logObjects });
+  const replaced = new Map((options.replaceServices ?? []).map((s) => [s.service.typeName, s]));
+  const served = builtIn.map((s) => replaced.get(s.service.typeName) ?? s);
+  const pipeline = callPipeline(logger, metrics);
+  const server = await startServer({
+    listen: config.listen,
+    tlsListen: config.tlsListen,
+    tls: config.tls,
+    httpListen: config.httpListen,
+    limits: config.limits,
+    logger,
+    acceptEmptyAuthority: config.acceptEmptyAuthority,
+    // Under --workers the primary has prepared the socket files.
+    socketFiles: { prepare: !cluster.isWorker, group: config.unixSocketGroup },
+    handlers: (facts) => ({
+      ...createRpcHandlers(
+        { services: served, unaryInterceptors: pipeline.unary, interceptors: pipeline.all, logger, maxMessageBytes: config.maxMessageBytes, fastPath: config.fastPath },
+        facts,
+      ),
+      httpRoute:
+        config.httpListen.length > 0
+          ? createHttpApi({
+              health,
+              metrics: metrics?.registry,
+              // GET /users calls the same implementation through the same interceptors.
+              users: createClient(Users, createRouterTransport(registerServices(served), { router: { interceptors: [...pipeline.all] } })),
+              logger,
+              repeats: facts.repeats,
+              peerOf: (req) => facts.peerOf(req),
+            })
+          : undefined,
+    }),
+  }).catch(failed("cannot listen"));
+  logger.info(
+    {
+      addresses: server.addresses.map(formatListenAddress),
+      tlsAddresses: server.tlsAddresses.map(formatListenAddress),
+      httpAddresses: server.httpAddresses.map(formatListenAddress),
+      services: servedServices.map((s) => s.typeName),
+      // The process to signal: under --workers, the primary (this worker's parent).
+      pid: cluster.isWorker ? process.ppid : process.pid,
+      ...(cluster.isWorker && { workerPid: process.pid }),
+    },
+    "server listening",
+  );
+  return {
+    server,
+    health,
+    userStore,
+    registry,
+    metrics,
+    async stop(graceMs) {
+      health.shutdown();
+      const result = await server.drain(graceMs);
+      // After the last call: the embedded stores write their last pages and free the directory.
+      await ownStore?.close().catch((err: unknown) => logger.error({ err }, "closing the users store failed"));
+      return result;
+    },
+  };
+}

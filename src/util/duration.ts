@@ -11,3 +11,10 @@ export function parseDuration(value: string, what: string): number {
   }
   return Math.round(Number(m[1]) * unitsMs[m[2] ?? "s"]!);
 }
+
+/** Formats milliseconds the way parseDuration reads them, in the largest whole unit: 600000 is "10m", 0 is "0". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0";
+  const unit = (["h", "m", "s"] as const).find((u) => ms % unitsMs[u]! === 0);
+  return unit === undefined ? `${ms}ms` : `${ms / unitsMs[unit]!}${unit}`;
+}

@@ -42,8 +42,7 @@ function http1(server: ServerProcess, path: string, options: http.RequestOptions
   });
 }
 
-const refusedLine = (server: ServerProcess, pred: (l: Record<string, unknown>) => boolean) =>
-  server.waitForLog((l) => l.msg === "rpc refused" && pred(l));
+const refusedLine = (server: ServerProcess, pred: (l: Record<string, unknown>) => boolean) => server.waitForLog((l) => l.msg === "rpc refused" && pred(l));
 
 describe("protocol abuse", () => {
   const server = useServerProcess(plugins);
@@ -143,7 +142,11 @@ describe("protocol abuse", () => {
 describe("handler faults", () => {
   const server = useServerProcess(plugins);
   const dispatch = (hookName: string) =>
-    rawGrpcCall(server().baseUrl, "/coprocess.Dispatcher/Dispatch", grpcFrame(toBinary(ObjectSchema, create(ObjectSchema, { hookType: HookType.Pre, hookName, request: { url: "/" } }))));
+    rawGrpcCall(
+      server().baseUrl,
+      "/coprocess.Dispatcher/Dispatch",
+      grpcFrame(toBinary(ObjectSchema, create(ObjectSchema, { hookType: HookType.Pre, hookName, request: { url: "/" } }))),
+    );
 
   for (const hook of ["throws", "rejects"]) {
     it(`a plugin that ${hook === "throws" ? "throws" : "returns a rejected promise"}: INTERNAL with its name, logged with the cause`, async () => {

@@ -62,10 +62,7 @@ describe("buf curl (reflection only) against the server process", () => {
       `${server().baseUrl}/Users/GetUsers`,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(parseJsonDocuments(r.stdout), [
-      { user: { username: "alexa", userId: 2 } },
-      { user: { username: "christie", userId: 3 } },
-    ]);
+    assert.deepEqual(parseJsonDocuments(r.stdout), [{ user: { username: "alexa", userId: 2 } }, { user: { username: "christie", userId: 3 } }]);
     const missing = await bufCurl(["-d", JSON.stringify({ user: [{ username: "tom" }, { userId: 99 }] }), `${server().baseUrl}/Users/GetUsers`]);
     assert.equal(missing.code, 5 << 3, missing.stderr);
     assert.deepEqual(parseJsonDocuments(missing.stdout), [{ user: { username: "tom", userId: 1 } }]);
@@ -89,7 +86,10 @@ describe("buf curl (reflection only) against the server process", () => {
     const paths = examples.flatMap((line) => [...line.matchAll(/http:\/\/127\.0\.0\.1:50051\/([\w.]+\/\w+)/g)].map((m) => m[1]!));
     assert.ok(paths.length >= 8, "README shows a buf curl example per RPC");
     for (const p of paths) {
-      assert.ok(services.some((s) => p.startsWith(s + "/")), `${p} is served`);
+      assert.ok(
+        services.some((s) => p.startsWith(s + "/")),
+        `${p} is served`,
+      );
     }
   });
 

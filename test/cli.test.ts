@@ -57,7 +57,13 @@ describe("pnpm client", () => {
     await run("users", "create", "christie");
     const got = await run("--timeout", "30s", "users", "get", "christie", "alexa");
     assert.equal(got.code, 0, got.stderr);
-    assert.deepEqual(got.stdout.trim().split("\n").map((l) => l.split("\t")[1]), ["christie", "alexa"]);
+    assert.deepEqual(
+      got.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split("\t")[1]),
+      ["christie", "alexa"],
+    );
     const dup = await run("users", "create", "tom");
     assert.equal(dup.code, 6, "ALREADY_EXISTS");
     assert.match(dup.stderr, /^error: ALREADY_EXISTS \(6\): username "tom" is already taken/);
@@ -121,8 +127,16 @@ describe("pnpm client --wait-ready, TLS and unix sockets", () => {
     const certs = makeDevCertificates(join(dir, "certs"));
     const socket = join(dir, "cli.sock");
     const server = await startServerProcess([
-      "--listen", `unix://${socket}`,
-      "--tls-listen", "127.0.0.1:0", "--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--tls-client-ca", certs.caCert,
+      "--listen",
+      `unix://${socket}`,
+      "--tls-listen",
+      "127.0.0.1:0",
+      "--tls-cert",
+      certs.serverCert,
+      "--tls-key",
+      certs.serverKey,
+      "--tls-client-ca",
+      certs.caCert,
     ]);
     try {
       const tls = server.tlsBaseUrl!;
@@ -136,4 +150,3 @@ describe("pnpm client --wait-ready, TLS and unix sockets", () => {
     }
   });
 });
-

@@ -34,10 +34,17 @@ describe("configuration", () => {
       unixSocketGroup: undefined,
     });
     assert.deepEqual(parseConfig([], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "postgres", databaseUrl: "postgres://db/x", open: "lazy" });
-    assert.deepEqual(parseConfig(["--users-store", "memory", "--users-store-open", "start"], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "memory", open: "start" });
+    assert.deepEqual(parseConfig(["--users-store", "memory", "--users-store-open", "start"], { DATABASE_URL: "postgres://db/x" })?.users, {
+      kind: "memory",
+      open: "start",
+    });
     assert.deepEqual(parseConfig(["--users-data", "/var/lib/users"], {})?.users, { kind: embedded, dataDir: "/var/lib/users", open: "lazy" });
     assert.deepEqual(parseConfig(["--users-store", "pglite"], {})?.users, { kind: "pglite", dataDir: "./data/users", open: "lazy" });
-    assert.deepEqual(parseConfig(["--config", "c.json"], {}, () => '{"usersStore": "postgres", "databaseUrl": "postgres://f/y"}')?.users, { kind: "postgres", databaseUrl: "postgres://f/y", open: "lazy" });
+    assert.deepEqual(parseConfig(["--config", "c.json"], {}, () => '{"usersStore": "postgres", "databaseUrl": "postgres://f/y"}')?.users, {
+      kind: "postgres",
+      databaseUrl: "postgres://f/y",
+      open: "lazy",
+    });
     assert.throws(() => parseConfig(["--users-store", "postgres"], {}), /--users-store postgres needs --database-url/);
     assert.throws(() => parseConfig(["--users-store", "mysql"], {}), /invalid users store "mysql"/);
     if (sqliteAvailable) {
@@ -156,7 +163,22 @@ describe("configuration", () => {
 
   it("limits: flags, environment and file; 0 turns the timeouts off; clear errors", () => {
     const c = parseConfig(
-      ["--max-concurrent-streams", "50", "--max-header-list-size", "8KiB", "--idle-timeout", "0", "--keepalive-interval", "30s", "--max-deadline", "2m", "--max-connections", "100", "--headers-timeout", "5s"],
+      [
+        "--max-concurrent-streams",
+        "50",
+        "--max-header-list-size",
+        "8KiB",
+        "--idle-timeout",
+        "0",
+        "--keepalive-interval",
+        "30s",
+        "--max-deadline",
+        "2m",
+        "--max-connections",
+        "100",
+        "--headers-timeout",
+        "5s",
+      ],
       { KEEPALIVE_TIMEOUT: "5s", REQUEST_TIMEOUT: "1m" },
     )!;
     assert.deepEqual(c.limits, {
@@ -173,7 +195,10 @@ describe("configuration", () => {
     });
     assert.throws(() => parseConfig(["--headers-timeout", "2m", "--request-timeout", "1m"], {}), /--headers-timeout must not be longer than --request-timeout/);
     assert.throws(() => parseConfig(["--max-connections", "0"], {}), /invalid max connections "0"/);
-    assert.deepEqual(parseConfig(["--memory-budget", "1GiB"], { CONNECTION_MEMORY_BUDGET: "300MiB" })!.limits.memory, { processBytes: 2 ** 30, connectionBytes: 300 * 2 ** 20 });
+    assert.deepEqual(parseConfig(["--memory-budget", "1GiB"], { CONNECTION_MEMORY_BUDGET: "300MiB" })!.limits.memory, {
+      processBytes: 2 ** 30,
+      connectionBytes: 300 * 2 ** 20,
+    });
     assert.throws(() => parseConfig(["--memory-budget", "64MiB"], {}), /--connection-memory-budget must not be more than --memory-budget/);
     const file = '{"maxConcurrentStreams": 7, "idleTimeout": "1m", "maxDeadline": "10s"}';
     const f = parseConfig(["--config", "c.json"], {}, () => file)!.limits;

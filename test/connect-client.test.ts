@@ -57,7 +57,13 @@ describe("typed Connect gRPC client against the server process", () => {
     assert.deepEqual([a.user?.username, a.user?.userId], ["alexa", 1]);
     assert.deepEqual([c.user?.username, c.user?.userId], ["christie", 2]);
 
-    const code = async (p: Promise<unknown>) => ConnectError.from(await p.then(() => assert.fail("expected an error"), (e) => e)).code;
+    const code = async (p: Promise<unknown>) =>
+      ConnectError.from(
+        await p.then(
+          () => assert.fail("expected an error"),
+          (e) => e,
+        ),
+      ).code;
     assert.equal(await code(users.createUser({ username: "" })), Code.InvalidArgument);
     assert.equal(await code(users.createUser({ username: "alexa" })), Code.AlreadyExists);
     assert.equal(await code(users.createUser({ username: "bob", email: "not-an-email" })), Code.InvalidArgument);
@@ -66,7 +72,10 @@ describe("typed Connect gRPC client against the server process", () => {
     for await (const r of users.getUsers({ user: [{ username: "christie" }, { userId: 1 }] })) {
       got.push([r.user?.username, r.user?.userId]);
     }
-    assert.deepEqual(got, [["christie", 2], ["alexa", 1]]);
+    assert.deepEqual(got, [
+      ["christie", 2],
+      ["alexa", 1],
+    ]);
 
     const all = [];
     for await (const r of users.getUsers({})) all.push(r.user?.userId);

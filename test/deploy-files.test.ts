@@ -36,7 +36,10 @@ describe("deployment files", () => {
     assert.ok(froms.length >= 3, "build stages and a final stage");
     const finalStage = steps.slice(steps.lastIndexOf(froms.at(-1)!));
     assert.ok(steps.some((s) => s.op === "RUN" && /pnpm install --frozen-lockfile --prod/.test(s.args)));
-    assert.ok(finalStage.some((s) => s.op === "COPY" && /--from=prod-deps \/app\/node_modules/.test(s.args)), "the final stage takes the production node_modules");
+    assert.ok(
+      finalStage.some((s) => s.op === "COPY" && /--from=prod-deps \/app\/node_modules/.test(s.args)),
+      "the final stage takes the production node_modules",
+    );
     const user = finalStage.find((s) => s.op === "USER");
     assert.ok(user && !/^(root|0)(:|$)/.test(user.args), "runs as a non-root user");
     for (const copy of steps.filter((s) => s.op === "COPY" && !s.args.startsWith("--from"))) {
@@ -50,7 +53,11 @@ describe("deployment files", () => {
     assert.ok(existsSync(repoPath("src", "cli", "main.ts")));
     const cmd = JSON.parse(finalStage.find((s) => s.op === "CMD")!.args) as string[];
     const config = serverConfig(cmd);
-    const exposed = finalStage.find((s) => s.op === "EXPOSE")!.args.split(" ").map(Number).sort();
+    const exposed = finalStage
+      .find((s) => s.op === "EXPOSE")!
+      .args.split(" ")
+      .map(Number)
+      .sort();
     const served = [...config.listen, ...config.httpListen].map((a) => port(formatListenAddress(a))).sort();
     assert.deepEqual(exposed, served);
     assert.equal(healthCmd[healthCmd.indexOf("--server") + 1], `127.0.0.1:${port(formatListenAddress(config.listen[0]!))}`);
@@ -77,7 +84,13 @@ describe("deployment files", () => {
     assert.equal(cp.grpc_authority, "localhost");
     const target = new URL(cp.coprocess_grpc_server.replace(/^tcp:/, "http:"));
     assert.equal(target.hostname, "plugins");
-    const image = serverConfig(JSON.parse(dockerfile().filter((s) => s.op === "CMD").at(-1)!.args) as string[]);
+    const image = serverConfig(
+      JSON.parse(
+        dockerfile()
+          .filter((s) => s.op === "CMD")
+          .at(-1)!.args,
+      ) as string[],
+    );
     assert.equal(Number(target.port), port(formatListenAddress(image.listen[0]!)));
     const apps = mounts.filter(([, t]) => t!.startsWith(tykConf.app_path + "/")).map(([h]) => h!);
     // The shipped definitions, whose hooks shipped-config.test.ts checks against config/plugins.json;
@@ -97,7 +110,10 @@ describe("deployment files", () => {
     for (const hook of classic.custom_middleware.pre as Array<{ name: string }>) assert.ok(registry.has("pre", hook.name), `pre hook ${hook.name} is served`);
     assert.ok(registry.has("auth", classic.custom_middleware.auth_check.name));
     const published = (plugins.ports as string[]).map((p) => Number(p.split(":")[1]));
-    assert.ok(published.every((p) => image.httpListen.some((a) => port(formatListenAddress(a)) === p)), "published plugin ports are served");
+    assert.ok(
+      published.every((p) => image.httpListen.some((a) => port(formatListenAddress(a)) === p)),
+      "published plugin ports are served",
+    );
   });
 
   it("node runs with the same production options everywhere: pnpm serve and start, the image, Kubernetes", () => {
@@ -106,9 +122,30 @@ describe("deployment files", () => {
     const scripts = (JSON.parse(text("package.json")) as { scripts: Record<string, string> }).scripts;
     const serve = productionNodeArgs();
     assert.ok(serve.length > 0);
-    assert.deepEqual(nodeOptions(scripts["start"]!.split(" && ").at(-1)!.replace(/^exec /, "").split(" ")), serve, "pnpm start");
-    assert.deepEqual(nodeOptions(JSON.parse(dockerfile().filter((s) => s.op === "CMD").at(-1)!.args) as string[]), serve, "Dockerfile CMD");
-    const container = parseAllDocuments(text("config/k8s/plugins.yaml")).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === "Deployment")!.spec.template.spec.containers[0];
+    assert.deepEqual(
+      nodeOptions(
+        scripts["start"]!.split(" && ")
+          .at(-1)!
+          .replace(/^exec /, "")
+          .split(" "),
+      ),
+      serve,
+      "pnpm start",
+    );
+    assert.deepEqual(
+      nodeOptions(
+        JSON.parse(
+          dockerfile()
+            .filter((s) => s.op === "CMD")
+            .at(-1)!.args,
+        ) as string[],
+      ),
+      serve,
+      "Dockerfile CMD",
+    );
+    const container = parseAllDocuments(text("config/k8s/plugins.yaml"))
+      .map((d) => d.toJS() as Record<string, any>)
+      .find((d) => d.kind === "Deployment")!.spec.template.spec.containers[0];
     assert.deepEqual(nodeOptions(container.args as string[]), serve, "Kubernetes args");
   });
 
@@ -133,7 +170,8 @@ describe("deployment files", () => {
     assert.equal(pod.metadata.annotations["prometheus.io/port"], String(named["http"]));
     for (const service of services) {
       assert.deepEqual(service.spec.selector, pod.metadata.labels);
-      for (const p of service.spec.ports as Array<{ targetPort: string }>) assert.ok(p.targetPort in named, `targetPort ${p.targetPort} names a container port`);
+      for (const p of service.spec.ports as Array<{ targetPort: string }>)
+        assert.ok(p.targetPort in named, `targetPort ${p.targetPort} names a container port`);
     }
     const headless = services.find((s) => s.spec.clusterIP === "None")!;
     assert.ok(headless, "a headless Service for dns:/// round robin");

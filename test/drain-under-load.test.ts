@@ -42,7 +42,10 @@ async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
 async function within<T>(ms: number, what: string, server: ServerProcess, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms; server's last lines:\n${server.stdout().split("\n").slice(-15).join("\n")}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`${what}: not done after ${ms} ms; server's last lines:\n${server.stdout().split("\n").slice(-15).join("\n")}`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([promise, late]);
@@ -67,10 +70,18 @@ describe("drain and crashes under load", () => {
   it("SIGTERM under load: every accepted call completes OK, new connections are refused, exit 0 within the grace period", { timeout: 60_000 }, async (t) => {
     const graceMs = 5000;
     const server = await startServerProcess([...plugins, "--log-level", "info", "--grace-period", `${graceMs}ms`]);
-    const load = new GrpcLoad({ baseUrl: server.baseUrl, path: "/coprocess.Dispatcher/Dispatch", body: slowDispatch, connections: 4, streamsPerConnection: 16 });
+    const load = new GrpcLoad({
+      baseUrl: server.baseUrl,
+      path: "/coprocess.Dispatcher/Dispatch",
+      body: slowDispatch,
+      connections: 4,
+      streamsPerConnection: 16,
+    });
     load.start();
     // h2load stops by itself once the server has gone (or is killed after 60 s).
-    const h2load = hasH2load ? runH2load(`${server.baseUrl}/coprocess.Dispatcher/Dispatch`, slowDispatch, 1_000_000, 4, 16, 60_000).catch((e: Error) => e) : undefined;
+    const h2load = hasH2load
+      ? runH2load(`${server.baseUrl}/coprocess.Dispatcher/Dispatch`, slowDispatch, 1_000_000, 4, 16, 60_000).catch((e: Error) => e)
+      : undefined;
     try {
       await until(() => load.calls.ok >= 500);
       const okAtSignal = load.calls.ok;
@@ -84,7 +95,9 @@ describe("drain and crashes under load", () => {
       const h2 = await within(10_000, "h2load's exit", server, h2load ?? Promise.resolve(undefined));
 
       t.diagnostic(`checking client: ${JSON.stringify(report.calls)} (${okAtSignal} OK before the signal), refused connections ${report.refusedConnections}`);
-      t.diagnostic(`h2load: ${h2 === undefined ? "not run" : h2 instanceof Error ? h2.message.split("\n")[0] : `${h2.succeeded} calls succeeded`}; exit ${exitMs} ms after the signal`);
+      t.diagnostic(
+        `h2load: ${h2 === undefined ? "not run" : h2 instanceof Error ? h2.message.split("\n")[0] : `${h2.succeeded} calls succeeded`}; exit ${exitMs} ms after the signal`,
+      );
       assert.equal(code, 0);
       assert.ok(exitMs < graceMs, `exited ${exitMs} ms after the signal`);
       assert.equal((await server.waitForLog((l) => l.msg === "server stopped")).forced, false);
@@ -103,7 +116,13 @@ describe("drain and crashes under load", () => {
   it("--workers 2: a worker killed under load loses only its own in-flight calls and is replaced", { timeout: 60_000 }, async (t) => {
     const server = await startServerProcess([...plugins, "--log-level", "info", "--workers", "2"]);
     const streams = 8;
-    const load = new GrpcLoad({ baseUrl: server.baseUrl, path: "/coprocess.Dispatcher/Dispatch", body: slowDispatch, connections: 8, streamsPerConnection: streams });
+    const load = new GrpcLoad({
+      baseUrl: server.baseUrl,
+      path: "/coprocess.Dispatcher/Dispatch",
+      body: slowDispatch,
+      connections: 8,
+      streamsPerConnection: streams,
+    });
     try {
       await server.waitForLog(() => server.lines.filter((l) => l.msg === "server listening").length === 2, 20_000);
       load.start();

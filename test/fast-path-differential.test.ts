@@ -90,7 +90,10 @@ const corpus: Case[] = [
     fast: true,
     check: (o) => {
       for (const fields of [o.headers, o.trailers]) {
-        assert.deepEqual(forbiddenInHttp2.filter((name) => name in fields), []);
+        assert.deepEqual(
+          forbiddenInHttp2.filter((name) => name in fields),
+          [],
+        );
         assert.equal(fields["x-kept"], "k");
       }
     },
@@ -120,7 +123,13 @@ const corpus: Case[] = [
   { name: "compressed flag without grpc-encoding", body: grpcFrame(gzipSync(echoBytes("hi")), 1), expect: { grpcStatus: "13" }, fast: true },
   { name: "gzip request", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(gzipSync(echoBytes("zipped")), 1), expect: ok, fast: true },
   { name: "gzip declared, message sent uncompressed", headers: { "grpc-encoding": "gzip" }, body: echo("plain"), expect: ok, fast: true },
-  { name: "gzip flag with corrupt data", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(Buffer.from("not gzip at all"), 1), expect: { grpcStatus: "3" }, fast: true },
+  {
+    name: "gzip flag with corrupt data",
+    headers: { "grpc-encoding": "gzip" },
+    body: grpcFrame(Buffer.from("not gzip at all"), 1),
+    expect: { grpcStatus: "3" },
+    fast: true,
+  },
   {
     name: "gzip bomb beyond the size limit",
     headers: { "grpc-encoding": "gzip" },
@@ -137,10 +146,21 @@ const corpus: Case[] = [
   { name: "grpc-timeout already expired", headers: { "grpc-timeout": "1n" }, body: echo("x"), expect: { grpcStatus: "4" }, fast: true },
   { name: "grpc-timeout malformed", headers: { "grpc-timeout": "soon" }, body: echo("x"), expect: { grpcStatus: "3" }, fast: true },
   { name: "grpc-timeout with 9 digits", headers: { "grpc-timeout": "123456789S" }, body: echo("x"), expect: { grpcStatus: "3" }, fast: true },
-  { name: "deadline reached while the handler waits", headers: { "grpc-timeout": "150m" }, body: echo("wait-for-abort"), expect: { grpcStatus: "4" }, fast: true },
+  {
+    name: "deadline reached while the handler waits",
+    headers: { "grpc-timeout": "150m" },
+    body: echo("wait-for-abort"),
+    expect: { grpcStatus: "4" },
+    fast: true,
+  },
   { name: "client cancels (RST_STREAM) while the handler waits", body: echo("wait-for-abort"), cancelAfterMs: 150, expect: { reset: true }, fast: true },
   { name: "wrong content-type", headers: { "content-type": "text/plain" }, body: echo("x"), expect: { httpStatus: 415 } },
-  { name: "gRPC with JSON codec (left to connect)", headers: { "content-type": "application/grpc+json" }, body: grpcFrame(Buffer.from('{"message":"json"}')), expect: ok },
+  {
+    name: "gRPC with JSON codec (left to connect)",
+    headers: { "content-type": "application/grpc+json" },
+    body: grpcFrame(Buffer.from('{"message":"json"}')),
+    expect: ok,
+  },
   { name: "gRPC-Web (left to connect)", headers: { "content-type": "application/grpc-web+proto" }, body: echo("web"), expect: { httpStatus: 200 } },
   { name: "GET on a gRPC path", method: "GET", body: new Uint8Array(), expect: { httpStatus: 405 } },
 ];
@@ -283,7 +303,13 @@ describe("fast path vs connect-node: large messages, same answers, no slower", (
       expect: ok,
       fast: true,
     },
-    { name: "gzip Echo of 16 MiB", headers: { "grpc-encoding": "gzip" }, body: grpcFrame(gzipSync(echoBytes("z".repeat(16 * mib))), 1), expect: ok, fast: true },
+    {
+      name: "gzip Echo of 16 MiB",
+      headers: { "grpc-encoding": "gzip" },
+      body: grpcFrame(gzipSync(echoBytes("z".repeat(16 * mib))), 1),
+      expect: ok,
+      fast: true,
+    },
   ];
   let connect: Side;
   let fast: Side;

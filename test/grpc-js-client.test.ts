@@ -77,12 +77,18 @@ describe("grpc-js client against the server process", () => {
       (clients.users as any).GetUsers({ user: [{ username: "christie" }, { username: "alexa" }] }, { deadline: Date.now() + 10_000 }),
     );
     assert.equal(ok.error, undefined);
-    assert.deepEqual(ok.messages.map((m) => m.user.username), ["christie", "alexa"]);
+    assert.deepEqual(
+      ok.messages.map((m) => m.user.username),
+      ["christie", "alexa"],
+    );
 
     const missing = await collectStream<{ user: { username: string } }>(
       (clients.users as any).GetUsers({ user: [{ username: "alexa" }, { username: "ghost" }] }),
     );
-    assert.deepEqual(missing.messages.map((m) => m.user.username), ["alexa"]);
+    assert.deepEqual(
+      missing.messages.map((m) => m.user.username),
+      ["alexa"],
+    );
     assert.equal(missing.error?.code, grpc.status.NOT_FOUND);
     assert.match(missing.error!.details, /"ghost" not found/);
   });

@@ -17,7 +17,8 @@ const skip = "skip" in grpcurl ? grpcurl.skip : undefined;
 
 describe("grpcurl (reflection only)", { skip }, () => {
   const server = useServerProcess();
-  const run = (...args: string[]) => execFileSync((grpcurl as { path: string }).path, ["-plaintext", ...args], { encoding: "utf8", timeout: 60_000, stdio: ["ignore", "pipe", "pipe"] });
+  const run = (...args: string[]) =>
+    execFileSync((grpcurl as { path: string }).path, ["-plaintext", ...args], { encoding: "utf8", timeout: 60_000, stdio: ["ignore", "pipe", "pipe"] });
 
   it("lists the services, Users without a package", () => {
     assert.deepEqual(run(server().address, "list").trim().split("\n"), servedServiceNames);

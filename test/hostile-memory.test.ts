@@ -48,7 +48,11 @@ async function seedUsers(server: ServerProcess, n: number, parallel = 200): Prom
       while (next < n) {
         const i = next++;
         const username = `user-${String(i).padStart(8, "0")}-${"u".repeat(110)}`;
-        const res = await rawGrpcCallOn(session, "/Users/CreateUser", grpcFrame(toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, { username }))));
+        const res = await rawGrpcCallOn(
+          session,
+          "/Users/CreateUser",
+          grpcFrame(toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, { username }))),
+        );
         assert.equal(grpcStatusOf(res), "0");
       }
     };
@@ -184,7 +188,9 @@ describe("slow and idle HTTP/1.1 connections", () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       const open = sockets.filter((s) => s.closedAt === undefined).length;
-      t.diagnostic(`${sockets.length} trickling connections; ${open} still open ${((performance.now() - started) / 1000).toFixed(1)} s after the flood stopped`);
+      t.diagnostic(
+        `${sockets.length} trickling connections; ${open} still open ${((performance.now() - started) / 1000).toFixed(1)} s after the flood stopped`,
+      );
       assert.equal(open, 0, "every trickling connection closed");
       assert.match(onRpcPort.received, /^HTTP\/1\.1 408/, "the h2c port's HTTP/1.1 has the header timeout too");
       assert.ok(sockets.some((s) => /^HTTP\/1\.1 408/.test(s.received)));
@@ -234,7 +240,9 @@ describe("HTTP/2 frames that never end", () => {
       }
       await new Promise((r) => setTimeout(r, 500));
       const grown = (rssOf(server).peak - before.peak) / mib;
-      t.diagnostic(`sent ${(sent / mib).toFixed(1)} MiB before the server closed; GOAWAY code ${goawayCode(conn.received())}; peak RSS +${grown.toFixed(0)} MiB`);
+      t.diagnostic(
+        `sent ${(sent / mib).toFixed(1)} MiB before the server closed; GOAWAY code ${goawayCode(conn.received())}; peak RSS +${grown.toFixed(0)} MiB`,
+      );
       assert.ok(conn.closed() || goawayCode(conn.received()) !== undefined, "the server ended the connection");
       assert.ok(sent < 10 * mib, `the server read ${(sent / mib).toFixed(0)} MiB of one header block`);
       assert.ok(grown < 50, `peak RSS grew by ${grown.toFixed(0)} MiB`);
@@ -285,7 +293,6 @@ describe("HTTP/2 frames that never end", () => {
   });
 });
 
-
 /**
  * Sends `count` requests on one connection whose client never reads: its
  * streams' flow-control window is 1 KiB, so the server can send a refusal
@@ -294,7 +301,13 @@ describe("HTTP/2 frames that never end", () => {
  * (gRPC status, or HTTP status without one) once every call has its headers
  * or `waitMs` passed.
  */
-async function neverReading(baseUrl: string, headers: http2.OutgoingHttpHeaders, body: Buffer, count: number, waitMs = 30_000): Promise<{ statuses: string[]; session: http2.ClientHttp2Session }> {
+async function neverReading(
+  baseUrl: string,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+  count: number,
+  waitMs = 30_000,
+): Promise<{ statuses: string[]; session: http2.ClientHttp2Session }> {
   const session = http2.connect(baseUrl, { settings: { initialWindowSize: 1024 } });
   session.on("error", () => undefined);
   const statuses = await Promise.all(
@@ -334,10 +347,17 @@ describe("compression amplification and replies nobody reads", () => {
       const mib63 = Buffer.from(toBinary(EchoRequest, create(EchoRequest, { message: "a".repeat(63 * mib) })));
       const br = brotliCompressSync(mib63);
       // Tyk's Object with an 8 MiB body (sent twice: 16 MiB), gzipped to about 16 KB.
-      const object = Buffer.from(toBinary(ObjectSchema, requestObject(HookType.Pre, "h", { method: "POST", url: "/upload", headers: {}, body: "x".repeat(8 * mib) })));
+      const object = Buffer.from(
+        toBinary(ObjectSchema, requestObject(HookType.Pre, "h", { method: "POST", url: "/upload", headers: {}, body: "x".repeat(8 * mib) })),
+      );
       const attacks = await Promise.all([
         neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc", "grpc-encoding": "br" }, grpcFrame(br, 1), 20),
-        neverReading(server.baseUrl, { ":path": "/coprocess.Dispatcher/Dispatch", "content-type": "application/grpc", "grpc-encoding": "gzip" }, grpcFrame(gzipSync(object), 1), 30),
+        neverReading(
+          server.baseUrl,
+          { ":path": "/coprocess.Dispatcher/Dispatch", "content-type": "application/grpc", "grpc-encoding": "gzip" },
+          grpcFrame(gzipSync(object), 1),
+          30,
+        ),
         // connect's path: the Connect protocol and gRPC-Web.
         neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/proto", "content-encoding": "br" }, br, 10),
         neverReading(server.baseUrl, { ":path": "/echo.Echo/Reply", "content-type": "application/grpc-web", "grpc-encoding": "br" }, grpcFrame(br, 1), 10),
@@ -348,8 +368,14 @@ describe("compression amplification and replies nobody reads", () => {
       // Some are served (their replies wait for the client), the rest refused;
       // gRPC-Web's status is in the body the client does not read.
       for (const [i, a] of attacks.slice(0, 3).entries()) {
-        assert.ok(a.statuses.every((s) => ["0", "reply waiting", "8", "http 200", "http 429"].includes(s)), `attack ${i}: ${JSON.stringify(counts[i])}`);
-        assert.ok(a.statuses.some((s) => s === "8" || s === "http 429"), `attack ${i} is refused past the budget: ${JSON.stringify(counts[i])}`);
+        assert.ok(
+          a.statuses.every((s) => ["0", "reply waiting", "8", "http 200", "http 429"].includes(s)),
+          `attack ${i}: ${JSON.stringify(counts[i])}`,
+        );
+        assert.ok(
+          a.statuses.some((s) => s === "8" || s === "http 429"),
+          `attack ${i} is refused past the budget: ${JSON.stringify(counts[i])}`,
+        );
       }
       // Before: 6 GB for 80 of the brotli requests alone. After: 1.0-1.25 GiB
       // across runs (the budget bounds what is held; RSS adds what the
@@ -364,7 +390,9 @@ describe("compression amplification and replies nobody reads", () => {
       session.close();
       await server.memory(); // (a second full GC frees what the first left to weak callbacks)
       const after = await server.memory();
-      t.diagnostic(`heap used after a full GC: ${(before.heapUsed / mib).toFixed(1)} MiB before, ${(after.heapUsed / mib).toFixed(1)} after; external ${(after.external / mib).toFixed(1)} MiB`);
+      t.diagnostic(
+        `heap used after a full GC: ${(before.heapUsed / mib).toFixed(1)} MiB before, ${(after.heapUsed / mib).toFixed(1)} after; external ${(after.external / mib).toFixed(1)} MiB`,
+      );
       assert.ok(after.heapUsed + after.external - before.heapUsed - before.external < 32 * mib, "freed once the clients left");
     } finally {
       assert.equal(await server.stop(), 0);

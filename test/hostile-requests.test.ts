@@ -46,10 +46,11 @@ function h2Request(baseUrl: string, headers: http2.OutgoingHttpHeaders, body: Ui
 
 describe("malformed request targets", () => {
   const server = useServerProcess(["--http-listen", "127.0.0.1:0"]);
-  const listeners = () => [
-    ["--http-listen", server().httpBaseUrl!.slice("http://".length)],
-    ["the h2c port (HTTP/1.1)", server().address],
-  ] as const;
+  const listeners = () =>
+    [
+      ["--http-listen", server().httpBaseUrl!.slice("http://".length)],
+      ["the h2c port (HTTP/1.1)", server().address],
+    ] as const;
 
   it("HTTP/1.1 `GET //[` (a target `new URL` rejects): 400 and a log line on both listeners; the server stays up", async () => {
     for (const [name, address] of listeners()) {
@@ -126,7 +127,11 @@ describe("log integrity", () => {
     assert.equal(event["coprocess.Object:base64:unmasked"], forged);
     assert.equal("object" in line, false, "no Object was made of the caller's text");
     await stillServing(server());
-    assert.deepEqual(server().lines.filter((l) => "raw" in l), [], "every line is JSON");
+    assert.deepEqual(
+      server().lines.filter((l) => "raw" in l),
+      [],
+      "every line is JSON",
+    );
     assert.ok(!server().stdout().includes("SECRET-forged"));
   });
 });
@@ -172,7 +177,10 @@ describe("refusal lines", () => {
     assert.equal(connectGet.status, 405);
     const web = await fetch(`${server().httpBaseUrl}/nope.Nope/Nothing`, { method: "POST", headers: { "content-type": "application/grpc-web" } });
     assert.equal(web.headers.get("grpc-status"), "12");
-    for (const [path, method] of [["/nope.Nope/Nothing", "POST"], ["/echo.Echo/Reply", "GET"]]) {
+    for (const [path, method] of [
+      ["/nope.Nope/Nothing", "POST"],
+      ["/echo.Echo/Reply", "GET"],
+    ]) {
       const lines = await server().waitForLog((l) => l.msg === "rpc refused" && l["path"] === path && l["method"] === method);
       assert.match(String(lines["peer"]), /^127\.0\.0\.1:\d+$/, JSON.stringify(lines));
     }
@@ -185,14 +193,16 @@ describe("refusal lines", () => {
       const session = http2.connect(noisy.baseUrl);
       session.on("error", () => undefined);
       // No message at all: UNIMPLEMENTED "missing input message", once per call.
-      const calls = Array.from({ length: 500 }, () =>
-        new Promise<void>((resolve) => {
-          const req = session.request({ ":method": "POST", ":path": "/echo.Echo/Reply", "content-type": "application/grpc", te: "trailers" });
-          req.on("error", () => resolve());
-          req.on("close", () => resolve());
-          req.resume();
-          req.end();
-        }),
+      const calls = Array.from(
+        { length: 500 },
+        () =>
+          new Promise<void>((resolve) => {
+            const req = session.request({ ":method": "POST", ":path": "/echo.Echo/Reply", "content-type": "application/grpc", te: "trailers" });
+            req.on("error", () => resolve());
+            req.on("close", () => resolve());
+            req.resume();
+            req.end();
+          }),
       );
       await Promise.all(calls);
       session.close();
@@ -201,7 +211,11 @@ describe("refusal lines", () => {
       assert.equal(await noisy.stop(), 0);
       const lines = noisy.lines.filter(missing);
       assert.ok(lines.length <= 21, `${lines.length} lines`);
-      assert.equal(lines.reduce((n, l) => n + (Number(l["repeated"]) || 1), 0), 500, "every refusal is accounted for");
+      assert.equal(
+        lines.reduce((n, l) => n + (Number(l["repeated"]) || 1), 0),
+        500,
+        "every refusal is accounted for",
+      );
     } finally {
       await noisy.stop();
     }

@@ -22,7 +22,8 @@ function compressedFrame(bytes: Uint8Array, encoding: "br" | "gzip"): Buffer {
   return grpcFrame(data, 1);
 }
 
-const createUser = (fields: { username: string; email?: string; password?: string }) => toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, fields));
+const createUser = (fields: { username: string; email?: string; password?: string }) =>
+  toBinary(CreateUserRequestSchema, create(CreateUserRequestSchema, fields));
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -87,7 +88,10 @@ describe("expensive refusals", () => {
       assert.deepEqual(new Set(taken.statuses), new Set(["6"]), "ALREADY_EXISTS for every taken-name call");
       const freshCodes = new Set(fresh.statuses);
       assert.ok(freshCodes.has("0"), "some fresh names are created");
-      assert.ok([...freshCodes].every((c) => c === "0" || c === "8"), `fresh names: OK or RESOURCE_EXHAUSTED, got ${[...freshCodes]}`);
+      assert.ok(
+        [...freshCodes].every((c) => c === "0" || c === "8"),
+        `fresh names: OK or RESOURCE_EXHAUSTED, got ${[...freshCodes]}`,
+      );
       const report = `gzip calls: ${control.ms.toFixed(0)} ms during the control, ${taken.ms.toFixed(0)} during taken names, ${fresh.ms.toFixed(0)} during fresh names`;
       t.diagnostic(report);
       // Before: every taken-name call hashed, and the pool's four threads
@@ -110,7 +114,11 @@ describe("expensive refusals", () => {
       await server().waitForLog((l) => l.msg === "rpc failed" && l["code"] === "InvalidArgument" && /nested/.test(String(l["message"])));
       assert.equal(server().lines.filter((l) => l.level === 50 && l["rpc"] === "coprocess.Dispatcher/DispatchEvent").length, 0, "no error-level line");
       // A Tyk event, nested as the gateway nests it, is still served.
-      const event = JSON.stringify({ message: { Type: "AuthFailure", Meta: { Key: "k", Origin: "127.0.0.1" }, TimeStamp: "now" }, handler_name: "logEvent", spec: { APIID: "a" } });
+      const event = JSON.stringify({
+        message: { Type: "AuthFailure", Meta: { Key: "k", Origin: "127.0.0.1" }, TimeStamp: "now" },
+        handler_name: "logEvent",
+        spec: { APIID: "a" },
+      });
       const ok = await rawGrpcCallOn(session, "/coprocess.Dispatcher/DispatchEvent", grpcFrame(toBinary(EventSchema, create(EventSchema, { payload: event }))));
       assert.equal(grpcStatusOf(ok), "0");
     } finally {

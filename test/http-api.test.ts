@@ -69,7 +69,11 @@ describe("--http-listen", () => {
     const dup = await postJson(`${base()}/Users/CreateUser`, { username: "alexa" });
     assert.equal(dup.status, 409);
     assert.equal(JSON.parse(dup.body).code, "already_exists");
-    const dispatched = await postJson(`${base()}/coprocess.Dispatcher/Dispatch`, { hookType: "Pre", hookName: "postProcess", request: { url: "/x", headers: { Deletethisheader: "1" } } });
+    const dispatched = await postJson(`${base()}/coprocess.Dispatcher/Dispatch`, {
+      hookType: "Pre",
+      hookName: "postProcess",
+      request: { url: "/x", headers: { Deletethisheader: "1" } },
+    });
     assert.equal(dispatched.status, 200);
     assert.deepEqual(JSON.parse(dispatched.body).request.setHeaders, { Test: "value" });
     const health = await postJson(`${base()}/grpc.health.v1.Health/Check`, {});
@@ -81,7 +85,11 @@ describe("--http-listen", () => {
 
   it("gRPC-Web works on the same port", async () => {
     const body = Buffer.from(grpcFrame(new Uint8Array([10, 3, 119, 101, 98])));
-    const res = await request(`${base()}/echo.Echo/Reply`, { method: "POST", headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" } }, body.toString("latin1"));
+    const res = await request(
+      `${base()}/echo.Echo/Reply`,
+      { method: "POST", headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" } },
+      body.toString("latin1"),
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers["content-type"], "application/grpc-web+proto");
     assert.match(res.body, /You said: web/);
@@ -93,11 +101,17 @@ describe("--http-listen", () => {
     const all = await request(`${base()}/users`);
     assert.equal(all.status, 200);
     assert.equal(all.headers["content-type"], "application/x-ndjson");
-    const users = all.body.trim().split("\n").map((l) => JSON.parse(l) as { username: string; userId: number });
+    const users = all.body
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { username: string; userId: number });
     assert.deepEqual(users.map((u) => u.username).slice(0, 2), ["alexa", "christie"]);
     assert.ok(users.every((u) => u.userId > 0));
     const some = await request(`${base()}/users?username=christie&username=nobody`);
-    const lines = some.body.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = some.body
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     assert.equal(lines[0].username, "christie");
     assert.deepEqual(lines[1], { error: { code: "not_found", message: 'user "nobody" not found' } });
     const none = await request(`${base()}/users?username=nobody`);
@@ -107,7 +121,11 @@ describe("--http-listen", () => {
 
   it("/metrics counts calls on every path (fast path, connect, HTTP) and Tyk hook outcomes", async () => {
     const grpcDispatch = (hookType: HookType, hookName: string) =>
-      rawGrpcCall(server().baseUrl, "/coprocess.Dispatcher/Dispatch", grpcFrame(toBinary(ObjectSchema, create(ObjectSchema, { hookType, hookName, request: { url: "/", headers: {} } }))));
+      rawGrpcCall(
+        server().baseUrl,
+        "/coprocess.Dispatcher/Dispatch",
+        grpcFrame(toBinary(ObjectSchema, create(ObjectSchema, { hookType, hookName, request: { url: "/", headers: {} } }))),
+      );
     const before = (await request(`${base()}/metrics`)).body;
     await grpcDispatch(HookType.Pre, "postProcess"); // fast path: continue
     await grpcDispatch(HookType.Pre, "throws"); // error
@@ -147,7 +165,9 @@ describe("--http-listen", () => {
     assert.ok(ofCall.length >= 3, `lines of the call: ${ofCall.map((l) => l.msg).join(", ")}`);
     assert.ok(ofCall.every((l) => l.spanId === spanId));
     // Another call without the header: no trace fields, and the plugin sees none.
-    await rawGrpcCall(server().baseUrl, "/coprocess.Dispatcher/Dispatch", grpcFrame(toBinary(ObjectSchema, object)), { traceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01" });
+    await rawGrpcCall(server().baseUrl, "/coprocess.Dispatcher/Dispatch", grpcFrame(toBinary(ObjectSchema, object)), {
+      traceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    });
     const untraced = await server().waitForLog((l) => l.msg === "hook saw trace context" && l.trace === null);
     assert.equal(untraced.traceId, undefined);
   });

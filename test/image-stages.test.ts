@@ -36,7 +36,10 @@ function stages(): Stage[] {
   return out;
 }
 
-const manifest = JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { packageManager: string; pnpm?: { patchedDependencies?: Record<string, string> } };
+const manifest = JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as {
+  packageManager: string;
+  pnpm?: { patchedDependencies?: Record<string, string> };
+};
 const workspace = parseYaml(readFileSync(repoPath("pnpm-workspace.yaml"), "utf8")) as { patchedDependencies?: Record<string, string> };
 
 /** Every file `pnpm install --frozen-lockfile` reads besides the lockfile: the manifest, the workspace file, each patch. */
@@ -82,7 +85,11 @@ describe("the container image's stages, run as commands in clean directories", (
     const cmd = JSON.parse(steps.find((s) => s.op === "CMD")!.args) as string[];
     assert.equal(cmd[0], "node");
     const args = cmd.slice(1).map((a, i, all) => (all[i - 1] === "--listen" || all[i - 1] === "--http-listen" ? "127.0.0.1:0" : a));
-    const server = spawn(process.execPath, [...args, "--users-store", "memory"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_ENV: "production" } });
+    const server = spawn(process.execPath, [...args, "--users-store", "memory"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NODE_ENV: "production" },
+    });
     const exited = once(server, "exit");
     try {
       const log = followLog(server);

@@ -30,7 +30,10 @@ async function connect(server: ServerProcess): Promise<http2.ClientHttp2Session>
 /** Opens a health Watch (a call that never ends by itself) and resolves with its fate. */
 function watch(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}) {
   const req = session.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Watch", "content-type": "application/grpc", te: "trailers", ...headers });
-  const responded = once(req, "response").then(() => true, () => false);
+  const responded = once(req, "response").then(
+    () => true,
+    () => false,
+  );
   const ended = new Promise<{ status: string | undefined; rstCode: number | undefined }>((resolve) => {
     let status: string | undefined;
     req.on("trailers", (t) => (status = t["grpc-status"] as string));
@@ -154,11 +157,15 @@ describe("connection and call limits", () => {
       // The Connect protocol over HTTP/1.1 (a unary Dispatch whose hook never returns) is capped too.
       const started = Date.now();
       const res = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
-        const req = http.request(`${server.baseUrl}/coprocess.Dispatcher/Dispatch`, { method: "POST", headers: { "content-type": "application/json" } }, (r) => {
-          let body = "";
-          r.on("data", (d: Buffer) => (body += d.toString()));
-          r.on("end", () => resolve({ status: r.statusCode, body }));
-        });
+        const req = http.request(
+          `${server.baseUrl}/coprocess.Dispatcher/Dispatch`,
+          { method: "POST", headers: { "content-type": "application/json" } },
+          (r) => {
+            let body = "";
+            r.on("data", (d: Buffer) => (body += d.toString()));
+            r.on("end", () => resolve({ status: r.statusCode, body }));
+          },
+        );
         req.on("error", reject);
         req.end(JSON.stringify({ hookType: "Pre", hookName: "hangs", request: { url: "/" } }));
       });

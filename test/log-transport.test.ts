@@ -58,7 +58,10 @@ describe("log transport", () => {
       `{"level":30,"msg":"dispatch"}\n`,
       line(`${markDeferredObject(base64(toBinary(ObjectSchema, b)), false)}`),
     ].join("");
-    const lines = expandDeferredObjects(chunk).trimEnd().split("\n").map((l) => JSON.parse(l) as { object?: unknown; msg: string });
+    const lines = expandDeferredObjects(chunk)
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { object?: unknown; msg: string });
     assert.deepEqual(
       lines.map((l) => l.msg),
       ["dispatch object", "dispatch", "dispatch object"],

@@ -62,7 +62,12 @@ describe("logging", () => {
   it("--log-objects: an Object over 256 KiB is logged without its bodies (a 20 MB upload's line stalled the log thread, and the exit failed)", async () => {
     const server = await startServerProcess(["--log-level", "info", "--log-objects"]);
     try {
-      const object = requestObject(HookType.Pre, "big", { method: "POST", url: "/upload", headers: { Authorization: "SECRET-big" }, body: "x".repeat(20 * 2 ** 20) });
+      const object = requestObject(HookType.Pre, "big", {
+        method: "POST",
+        url: "/upload",
+        headers: { Authorization: "SECRET-big" },
+        body: "x".repeat(20 * 2 ** 20),
+      });
       const res = await rawGrpcCall(server.baseUrl, "/coprocess.Dispatcher/Dispatch", grpcFrame(toBinary(ObjectSchema, object)));
       assert.equal(res.trailers["grpc-status"], "0");
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");

@@ -12,7 +12,26 @@ const secret = "SECRET-value";
 
 describe("masking credentials in logs", () => {
   it("credential-like names, and only those", () => {
-    for (const name of ["Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key", "api_key", "X-Access-Key", "access_key", "X-JWT-Assertion", "x-jwt", "token", "access_token", "key", "Key", "x-auth-key", "session_id", "client_secret", "password"]) {
+    for (const name of [
+      "Authorization",
+      "Proxy-Authorization",
+      "Cookie",
+      "Set-Cookie",
+      "X-Api-Key",
+      "api_key",
+      "X-Access-Key",
+      "access_key",
+      "X-JWT-Assertion",
+      "x-jwt",
+      "token",
+      "access_token",
+      "key",
+      "Key",
+      "x-auth-key",
+      "session_id",
+      "client_secret",
+      "password",
+    ]) {
       assert.ok(isSensitiveKey(name), name);
     }
     for (const name of ["Host", "Content-Type", "X-Request-Id", "User-Agent", "monkey", "keyboard", "q", "page"]) {
@@ -42,7 +61,10 @@ describe("masking credentials in logs", () => {
   });
 
   it("an event's Meta: the key, a token, the originating request; the rest and the payload itself untouched", () => {
-    const payload = { message: { Type: "AuthFailure", Meta: { Key: secret, Token: secret, OriginatingRequest: secret, Origin: "10.0.0.1" } }, handler_name: "h" };
+    const payload = {
+      message: { Type: "AuthFailure", Meta: { Key: secret, Token: secret, OriginatingRequest: secret, Origin: "10.0.0.1" } },
+      handler_name: "h",
+    };
     const masked = maskEventJson(payload) as typeof payload;
     assert.doesNotMatch(JSON.stringify(masked), /SECRET/);
     assert.equal(masked.message.Meta.Origin, "10.0.0.1");

@@ -23,19 +23,31 @@ describe("Python grpcio clients, in the tutorials' style", { skip }, () => {
   let generated: string;
   const run = (clientCase: string, ...extra: string[]) =>
     JSON.parse(
-      execFileSync((python as { path: string }).path, [repoPath("test", "clients", "python", "tutorial_clients.py"), server().address, generated, clientCase, ...extra], {
-        encoding: "utf8",
-        timeout: 60_000,
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
+      execFileSync(
+        (python as { path: string }).path,
+        [repoPath("test", "clients", "python", "tutorial_clients.py"), server().address, generated, clientCase, ...extra],
+        {
+          encoding: "utf8",
+          timeout: 60_000,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      ),
     ) as Record<string, unknown>;
 
   before(() => {
     generated = mkdtempSync(join(tmpdir(), "py-grpc-"));
     const protos = (dir: string) => readdirSync(repoPath("proto", dir)).map((f) => repoPath("proto", dir, f));
     execFileSync((python as { path: string }).path, [
-      "-m", "grpc_tools.protoc", "-I", repoPath("proto", "seeds"), "-I", repoPath("proto", "coprocess"),
-      `--python_out=${generated}`, `--grpc_python_out=${generated}`, ...protos("seeds"), ...protos("coprocess"),
+      "-m",
+      "grpc_tools.protoc",
+      "-I",
+      repoPath("proto", "seeds"),
+      "-I",
+      repoPath("proto", "coprocess"),
+      `--python_out=${generated}`,
+      `--grpc_python_out=${generated}`,
+      ...protos("seeds"),
+      ...protos("coprocess"),
     ]);
   });
 
@@ -60,7 +72,11 @@ describe("Python grpcio clients, in the tutorials' style", { skip }, () => {
   });
 
   it("Dispatch: the Tyk article's Object comes back unchanged; DispatchEvent answers an empty EventReply", () => {
-    assert.deepEqual(run("dispatch", repoPath("test", "fixtures", "tyk-article-pre-object.json")), { unchanged: true, hookName: "MyPreCustomPluginForBasicAuth", eventReplyBytes: 0 });
+    assert.deepEqual(run("dispatch", repoPath("test", "fixtures", "tyk-article-pre-object.json")), {
+      unchanged: true,
+      hookName: "MyPreCustomPluginForBasicAuth",
+      eventReplyBytes: 0,
+    });
   });
 
   it("health: SERVING for the server and each service; NOT_FOUND for an unknown one", () => {

@@ -33,15 +33,29 @@ describe("the settings table", () => {
       const env = envVariable(s);
       if (env !== undefined) assert.deepEqual(parseConfig([], { [env]: value }), defaults, `${env}=${value}`);
       const key = fileKey(s)!;
-      const inFile = s.kind === "list" ? [value] : s.kind === "switch" ? value === "on" : s.kind === "number" || (s.kind === "count" && value !== "auto") ? Number(value) : value;
-      assert.deepEqual(parseConfig(["--config", "c.json"], {}, () => JSON.stringify({ [key]: inFile })), defaults, `"${key}": ${JSON.stringify(inFile)}`);
+      const inFile =
+        s.kind === "list"
+          ? [value]
+          : s.kind === "switch"
+            ? value === "on"
+            : s.kind === "number" || (s.kind === "count" && value !== "auto")
+              ? Number(value)
+              : value;
+      assert.deepEqual(
+        parseConfig(["--config", "c.json"], {}, () => JSON.stringify({ [key]: inFile })),
+        defaults,
+        `"${key}": ${JSON.stringify(inFile)}`,
+      );
     }
   });
 
   it("the config file takes every key of the table, and nothing else", () => {
     const keys = all.flatMap((s) => fileKey(s) ?? []);
     assert.deepEqual(new Set(keys).size, keys.length, "no key twice");
-    assert.throws(() => parseConfig(["--config", "c.json"], {}, () => '{"maxDeadLine": "1s"}'), (e: Error) => e.message.includes('unknown setting "maxDeadLine"') && keys.every((k) => e.message.includes(k)));
+    assert.throws(
+      () => parseConfig(["--config", "c.json"], {}, () => '{"maxDeadLine": "1s"}'),
+      (e: Error) => e.message.includes('unknown setting "maxDeadLine"') && keys.every((k) => e.message.includes(k)),
+    );
   });
 
   it("README.md and docs/configuration.md hold the tables the settings make (pnpm docs:settings writes them)", () => {

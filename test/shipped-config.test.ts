@@ -93,7 +93,10 @@ describe("shipped Tyk configuration (config/)", () => {
       assert.ok(c.grpc_recv_max_size >= 64 * 1024 * 1024 && c.grpc_send_max_size >= 64 * 1024 * 1024);
     }
     const port = (a: string) => a.slice(a.lastIndexOf(":") + 1);
-    assert.ok(listen.some((a) => a.startsWith("[") && port(a) === port(tcp.coprocess_grpc_server)), `${tcp.coprocess_grpc_server} vs ${listen}`);
+    assert.ok(
+      listen.some((a) => a.startsWith("[") && port(a) === port(tcp.coprocess_grpc_server)),
+      `${tcp.coprocess_grpc_server} vs ${listen}`,
+    );
     assert.ok(listen.includes(unix.coprocess_grpc_server), `${unix.coprocess_grpc_server} vs ${listen}`);
 
     const env = Object.fromEntries(

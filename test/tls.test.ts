@@ -157,6 +157,9 @@ describe("TLS and mTLS", () => {
   });
 
   it("a key that does not match the certificate stops the start with exit 1 and says why", async () => {
-    await assert.rejects(startServerProcess(["--tls-listen", "127.0.0.1:0", "--tls-cert", ours.serverCert, "--tls-key", theirs.serverKey]), /unusable TLS files/);
+    await assert.rejects(
+      startServerProcess(["--tls-listen", "127.0.0.1:0", "--tls-cert", ours.serverCert, "--tls-key", theirs.serverKey]),
+      /unusable TLS files/,
+    );
   });
 });

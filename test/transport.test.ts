@@ -66,10 +66,16 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
     const block = Buffer.from([
       0x83, // :method POST
       0x86, // :scheme http
-      0x04, ...str("/echo.Echo/Reply"), // :path, literal without indexing
-      0x01, 0x00, // :authority "", literal without indexing
-      0x0f, 0x10, ...str("application/grpc"), // content-type (static 31)
-      0x00, ...str("te"), ...str("trailers"),
+      0x04,
+      ...str("/echo.Echo/Reply"), // :path, literal without indexing
+      0x01,
+      0x00, // :authority "", literal without indexing
+      0x0f,
+      0x10,
+      ...str("application/grpc"), // content-type (static 31)
+      0x00,
+      ...str("te"),
+      ...str("trailers"),
     ]);
     const socket = net.connect(port, "127.0.0.1");
     const received: Buffer[] = [];
@@ -89,7 +95,10 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
   // grpc-go (so Tyk) sends no request before the server's preface: the
   // server must speak first, then tell from the first request whether the
   // connection needs the :authority rewrite (authority-sniff.ts).
-  for (const [authority, rewrite] of [["", true], ["localhost:50051", false]] as const) {
+  for (const [authority, rewrite] of [
+    ["", true],
+    ["localhost:50051", false],
+  ] as const) {
     it(`a client that waits for the server's preface, :authority ${JSON.stringify(authority)}: served${rewrite ? " through the rewrite" : " without the rewrite"}`, async () => {
       const port = Number(server().address.split(":")[1]);
       const client = new WaitingClient(port);

@@ -67,10 +67,20 @@ function apiDefinitions(upstream: string): object[] {
     // Tyk's 'Pre Hook with SetHeaders'.
     keyless("inject", `${upstream}/`, { pre: [{ name: "injectHeaders" }] }),
     // Response rewrite (G4, G10): the API's config_data says what to change; disabled, it is not sent.
-    keyless("resp", `${upstream}/`, { response: [{ name: "rewriteResponse" }] }, {
-      config_data: { responseRewrite: { body: "newbody ✓", status: 203, headers: { "X-Rewritten": "yes" } } },
-    }),
-    keyless("resp-off", `${upstream}/`, { response: [{ name: "rewriteResponse" }] }, { config_data: { responseRewrite: { body: "hidden" } }, config_data_disabled: true }),
+    keyless(
+      "resp",
+      `${upstream}/`,
+      { response: [{ name: "rewriteResponse" }] },
+      {
+        config_data: { responseRewrite: { body: "newbody ✓", status: 203, headers: { "X-Rewritten": "yes" } } },
+      },
+    ),
+    keyless(
+      "resp-off",
+      `${upstream}/`,
+      { response: [{ name: "rewriteResponse" }] },
+      { config_data: { responseRewrite: { body: "hidden" } }, config_data_disabled: true },
+    ),
     // The return-overrides matrix (Tyk's Python coprocess tests), driven by the query.
     keyless("overrides", `${upstream}/`, { pre: [{ name: "returnOverrides" }] }),
     keyless("quote", `${upstream}/`, { pre: [{ name: "rejectQuote" }] }),
@@ -98,7 +108,10 @@ function apiDefinitions(upstream: string): object[] {
     keyless("test-api-2", `${upstream}/api2/`, {}),
     // Tyk's 'Post Hook with metadata': keys created through the Gateway API, with nested metadata.
     {
-      ...keyless("meta", `${upstream}/`, { post_key_auth: [{ name: "sessionMetadataHeaders", require_session: true }], post: [{ name: "testPostHook1", require_session: true }] }),
+      ...keyless("meta", `${upstream}/`, {
+        post_key_auth: [{ name: "sessionMetadataHeaders", require_session: true }],
+        post: [{ name: "testPostHook1", require_session: true }],
+      }),
       use_keyless: false,
       auth: { auth_header_name: "Authorization" },
     },
@@ -132,10 +145,22 @@ for (const transport of transports) {
       redis = await startRedis();
       // Repeated response headers for the Response hook to carry through.
       upstream = await startUpstream((req) =>
-        req.url.includes("/cookies") ? { headers: { "content-type": "text/plain", "set-cookie": ["a=1", "b=2"], "x-multi": ["p", "q"] }, body: "cookies" } : undefined,
+        req.url.includes("/cookies")
+          ? { headers: { "content-type": "text/plain", "set-cookie": ["a=1", "b=2"], "x-multi": ["p", "q"] }, body: "cookies" }
+          : undefined,
       );
       const listen = transport === "tcp" ? `127.0.0.1:${await freePort()}` : `unix://${join(dir, "plugins.sock")}`;
-      plugins = await startServerProcess(["--config", pluginConfig(dir), "--listen", listen, "--http-listen", "127.0.0.1:0", "--log-objects", "--log-level", "info"]);
+      plugins = await startServerProcess([
+        "--config",
+        pluginConfig(dir),
+        "--listen",
+        listen,
+        "--http-listen",
+        "127.0.0.1:0",
+        "--log-objects",
+        "--log-level",
+        "info",
+      ]);
       const pluginTarget = transport === "tcp" ? `tcp://${listen}` : listen;
       gateway = await startGateway(gw, {
         redisPort: redis.port,
@@ -160,7 +185,9 @@ for (const transport of transports) {
       assert.equal(seen.url, "/get?name=tyk");
       assert.equal(seen.headers["x-custom"], "kept");
       assert.equal(seen.headers["authorization"], "Basic dGVzdDp0ZXN0");
-      const logged = await plugins.waitForLog((l) => l.msg === "dispatch object" && (l["object"] as { hookName?: string })?.hookName === "MyPreCustomPluginForBasicAuth");
+      const logged = await plugins.waitForLog(
+        (l) => l.msg === "dispatch object" && (l["object"] as { hookName?: string })?.hookName === "MyPreCustomPluginForBasicAuth",
+      );
       const object = logged["object"] as { hookType: string; request: { url: string; headers: Record<string, string> }; spec: Record<string, string> };
       assert.equal(object.hookType, "Pre");
       assert.equal(object.request.url, "/article/get?name=tyk");
@@ -175,7 +202,10 @@ for (const transport of transports) {
       assert.equal(upstream.last("/anything")!.headers["x-tyk-plugin"], "tyk-grpc-ts");
     });
 
-    for (const [flavour, path] of [["Classic", "/grpc-ts-classic"], ["OAS", "/grpc-ts-oas"]] as const) {
+    for (const [flavour, path] of [
+      ["Classic", "/grpc-ts-classic"],
+      ["OAS", "/grpc-ts-oas"],
+    ] as const) {
       it(`custom auth (${flavour}, the shipped API definition): 200 with a good key, through every hook; 403 with a bad or missing one`, async () => {
         const ok = await request(`${path}/get`, { headers: { Authorization: "demo-key-change-me" } });
         assert.equal(ok.status, 200, ok.text);
@@ -309,7 +339,11 @@ for (const transport of transports) {
       assert.equal(ok.status, 200, ok.text.slice(0, 200));
       assert.equal(upstream.last("/big")!.body.length, big.length + 10);
       // 40 MB sent twice (body and raw_body) is more than the gateway's 64 MiB send limit.
-      const tooBig = await request("/bodies/huge", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ big: "y".repeat(40 * 2 ** 20) }) });
+      const tooBig = await request("/bodies/huge", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ big: "y".repeat(40 * 2 ** 20) }),
+      });
       assert.equal(tooBig.status, 500);
       assert.equal(upstream.last("/huge"), undefined);
     });
@@ -331,7 +365,10 @@ for (const transport of transports) {
       const cookies = await request("/resp-off/cookies");
       assert.equal(cookies.status, 200);
       assert.deepEqual(cookies.headers["set-cookie"], ["a=1", "b=2"]);
-      assert.deepEqual(cookies.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === "x-multi"), ["p", "q"]);
+      assert.deepEqual(
+        cookies.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === "x-multi"),
+        ["p", "q"],
+      );
       assert.equal(cookies.headers["x-served-through"], "tyk-grpc-ts");
     });
 
@@ -348,7 +385,9 @@ for (const transport of transports) {
       assert.equal(res.status, 403);
       const line = await plugins.waitForLog((l) => l.msg === "tyk event" && l["eventType"] === "AuthFailure");
       assert.equal(line["apiId"], "tyk-grpc-ts-classic");
-      const received = await plugins.waitForLog((l) => l.msg === "received event" && (l["event"] as { message?: { Type?: string } })?.message?.Type === "AuthFailure");
+      const received = await plugins.waitForLog(
+        (l) => l.msg === "received event" && (l["event"] as { message?: { Type?: string } })?.message?.Type === "AuthFailure",
+      );
       assert.equal((received["event"] as { message: { Meta: { Key: string } } }).message.Meta.Key, "[redacted]");
     });
   });
@@ -477,7 +516,10 @@ describe("the real Tyk Gateway: tracing, failures, restarts", { skip: missing },
     await Promise.all(clients);
     const wrong = outcomes.filter((o) => o.startsWith("wrong"));
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} wrong answers of ${outcomes.length}`);
-    assert.ok(outcomes.slice(-20).every((o) => o === "ok"), "served again after the restart");
+    assert.ok(
+      outcomes.slice(-20).every((o) => o === "ok"),
+      "served again after the restart",
+    );
   });
 
   it("--workers 2 behind the gateway: calls are served, and SIGTERM drains both workers", async () => {

@@ -116,7 +116,11 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
   });
 
   it("G4: a Response hook's body replaces the upstream's; Content-Length follows", async () => {
-    const sent = responseObject("rewriteResponse", get("/get"), { status: 200, headers: { "Content-Type": ["text/plain"], "Set-Cookie": ["a=1", "b=2"] }, body: "original" });
+    const sent = responseObject("rewriteResponse", get("/get"), {
+      status: 200,
+      headers: { "Content-Type": ["text/plain"], "Set-Cookie": ["a=1", "b=2"] },
+      body: "original",
+    });
     const result = applyResponseReply(sent, await call(sent));
     assert.ok(result.kind === "response");
     assert.equal(new TextDecoder().decode(result.body), "newbody");
@@ -190,8 +194,16 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
   });
 
   it("G10: the Response hook tells whether config_data is sent, in headers and multivalue_headers", async () => {
-    for (const [disabled, expected] of [[false, "true"], [true, "false"]] as const) {
-      const sent = responseObject("rewriteResponse", get("/get"), { status: 200, headers: {}, body: "" }, { configData: { key: "value" }, configDataDisabled: disabled });
+    for (const [disabled, expected] of [
+      [false, "true"],
+      [true, "false"],
+    ] as const) {
+      const sent = responseObject(
+        "rewriteResponse",
+        get("/get"),
+        { status: 200, headers: {}, body: "" },
+        { configData: { key: "value" }, configDataDisabled: disabled },
+      );
       const reply = await call(sent);
       assert.equal(reply.response?.headers["X-Config-Data"], expected);
       assert.deepEqual(reply.response?.multivalueHeaders.find((h) => h.key === "X-Config-Data")?.values, [expected]);
@@ -290,7 +302,11 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
 
   it("events: typed delivery by handler_name; unknown handlers and handler errors are logged; the reply is always {}", async () => {
     const payload = {
-      message: { Type: "AuthFailure", Meta: { Message: "Auth Failure", Path: "/get", Origin: "127.0.0.1", Key: "secret-key-123", OriginatingRequest: "R0VUIC8=" }, TimeStamp: "2026-08-21 15:39:47.123 +0300 EEST" },
+      message: {
+        Type: "AuthFailure",
+        Meta: { Message: "Auth Failure", Path: "/get", Origin: "127.0.0.1", Key: "secret-key-123", OriginatingRequest: "R0VUIC8=" },
+        TimeStamp: "2026-08-21 15:39:47.123 +0300 EEST",
+      },
       handler_name: "my_handler",
       spec: { APIID: "api-1", OrgID: "org-1" },
     };
@@ -315,11 +331,19 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
       oauthKeys: { client: "SECRET-oauth" },
       metadata: { token: "SECRET-token", plain: "visible-value" },
     });
-    const req = get("/get?page=2&api_key=SECRET-query&access%5Ftoken=SECRET-encoded", { Authorization: "Bearer SECRET-auth", Cookie: "sid=SECRET-cookie", "X-Api-Key": "SECRET-key", "Proxy-Authorization": "SECRET-proxy" });
+    const req = get("/get?page=2&api_key=SECRET-query&access%5Ftoken=SECRET-encoded", {
+      Authorization: "Bearer SECRET-auth",
+      Cookie: "sid=SECRET-cookie",
+      "X-Api-Key": "SECRET-key",
+      "Proxy-Authorization": "SECRET-proxy",
+    });
     await call(requestObject(HookType.Post, "injectHeaders", req, {}, session));
     await call(responseObject("rewriteResponse", req, { status: 200, headers: { "Set-Cookie": ["s=SECRET-set-cookie"] }, body: "" }, {}, session));
     await server.waitForLog((l) => l.msg === "dispatch object" && JSON.stringify(l).includes("visible-value"));
-    const leaks = server.stdout().split("\n").filter((line) => line.includes("SECRET-"));
+    const leaks = server
+      .stdout()
+      .split("\n")
+      .filter((line) => line.includes("SECRET-"));
     assert.deepEqual(leaks, []);
   });
 });

@@ -46,7 +46,9 @@ describe("answers that do not encode as they are", () => {
   after(() => server.stop(1000));
 
   it("a unary call over gRPC with the JSON codec: its status, repaired, and the metadata that is allowed", async () => {
-    const res = await answered(rawGrpcCall(url, "/Users/CreateUser", grpcFrame(Buffer.from('{"username":"ann"}')), { "content-type": "application/grpc+json" }));
+    const res = await answered(
+      rawGrpcCall(url, "/Users/CreateUser", grpcFrame(Buffer.from('{"username":"ann"}')), { "content-type": "application/grpc+json" }),
+    );
     assert.equal(res.trailers["grpc-status"], String(Code.FailedPrecondition));
     assert.equal(decodeURIComponent(String(res.trailers["grpc-message"])), "cut in an emoji: \uFFFD");
     assert.equal(res.trailers["grpc-status-details-bin"], undefined, "its only detail did not encode");
@@ -73,7 +75,14 @@ describe("answers that do not encode as they are", () => {
     assert.equal(res.trailers["upgrade"], undefined);
     assert.equal(res.trailers["connection"], undefined);
     assert.equal(res.trailers["x-kept"], "k");
-    assert.ok(lines.some((l) => String(l["msg"]).startsWith("response fields HTTP/2 forbids") && JSON.stringify(l["dropped"]) === '["connection","upgrade"]' && l["rpc"] === "Users/GetUsers"));
+    assert.ok(
+      lines.some(
+        (l) =>
+          String(l["msg"]).startsWith("response fields HTTP/2 forbids") &&
+          JSON.stringify(l["dropped"]) === '["connection","upgrade"]' &&
+          l["rpc"] === "Users/GetUsers",
+      ),
+    );
     assert.ok(lines.some((l) => l["rpc"] === "Users/GetUsers" && l["droppedDetails"] === 1));
   });
 });

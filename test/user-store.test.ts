@@ -49,10 +49,15 @@ const backends: Backend[] = [
     },
     async schemaVersions(store) {
       // A second connection to the same file, as another worker would have.
-      const { DatabaseSync } = (await import("node:" + "sqlite")) as { DatabaseSync: new (path: string) => { prepare(sql: string): { all(): Array<{ version: number }> }; close(): void } };
+      const { DatabaseSync } = (await import("node:" + "sqlite")) as {
+        DatabaseSync: new (path: string) => { prepare(sql: string): { all(): Array<{ version: number }> }; close(): void };
+      };
       const db = new DatabaseSync((store as SqliteUserStore).file);
       try {
-        return db.prepare("SELECT version FROM users_schema").all().map((r) => r.version);
+        return db
+          .prepare("SELECT version FROM users_schema")
+          .all()
+          .map((r) => r.version);
       } finally {
         db.close();
       }
@@ -126,8 +131,7 @@ for (const backend of backends) {
         assert.deepEqual(await store.findByUsername("b"), { id: 2, username: "b" });
         assert.equal(await store.findById(999), undefined);
         assert.equal(await store.findByUsername("nobody"), undefined);
-      }),
-    );
+      }));
 
     it("concurrent creates: distinct ids, and one winner per username", (t) =>
       withStore(backend, t, async ({ store }) => {
@@ -136,8 +140,7 @@ for (const backend of backends) {
         const same = await Promise.allSettled(Array.from({ length: 20 }, () => store.create({ username: "contested" })));
         assert.equal(same.filter((r) => r.status === "fulfilled").length, 1);
         assert.ok(same.every((r) => r.status === "fulfilled" || r.reason instanceof UsernameTakenError));
-      }),
-    );
+      }));
 
     it("list: every user in id order across pages, and it stops when aborted", (t) =>
       withStore(backend, t, async ({ store }) => {
@@ -145,7 +148,10 @@ for (const backend of backends) {
         const ids: number[] = [];
         for await (const u of store.list(new AbortController().signal)) ids.push(u.id);
         assert.equal(ids.length, 250);
-        assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+        assert.deepEqual(
+          ids,
+          [...ids].sort((x, y) => x - y),
+        );
         const ac = new AbortController();
         const seen: number[] = [];
         await assert.rejects(
@@ -157,8 +163,7 @@ for (const backend of backends) {
           })(),
         );
         assert.equal(seen.length, 3);
-      }),
-    );
+      }));
 
     if (backend.name !== "memory") {
       it("reopening keeps the users and the schema version (migrations run once)", (t) =>
@@ -168,8 +173,7 @@ for (const backend of backends) {
           assert.equal((await again.findByUsername("kept"))?.id, 1);
           assert.equal((await again.create({ username: "next" })).id, 2);
           assert.deepEqual(await backend.schemaVersions!(again), [backend.name === "SQLite" ? SqliteUserStore.schemaVersion : SqlUserStore.schemaVersion]);
-        }),
-      );
+        }));
     }
   });
 }

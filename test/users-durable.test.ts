@@ -33,7 +33,9 @@ const embedded = [
 ] as const;
 
 for (const { kind, available } of embedded) {
-  describe(`durable Users store: ${kind}`, { skip: !available && `node:sqlite needs Node.js 22.13 or newer (this is ${process.version}); CI's Node 24 run covers it` }, () => {
+  describe(`durable Users store: ${kind}`, {
+    skip: !available && `node:sqlite needs Node.js 22.13 or newer (this is ${process.version}); CI's Node 24 run covers it`,
+  }, () => {
     it("users survive a restart; ids go on from where they were", async () => {
       const args = ["--users-store", kind, "--users-data", join(dir, kind, "restart")];
       const first = await startServerProcess(args);
@@ -44,7 +46,11 @@ for (const { kind, available } of embedded) {
 
       const second = await startServerProcess(args);
       try {
-        assert.deepEqual(await listAll(second), [[1, "alexa"], [2, "christie"], [3, "tom"]]);
+        assert.deepEqual(await listAll(second), [
+          [1, "alexa"],
+          [2, "christie"],
+          [3, "tom"],
+        ]);
         assert.equal((await users(second).createUser({ username: "dan" })).user?.userId, 4);
         await assert.rejects(users(second).createUser({ username: "tom" }), (e) => ConnectError.from(e).code === Code.AlreadyExists);
       } finally {
@@ -87,7 +93,10 @@ for (const { kind, available } of embedded) {
       try {
         await createClient(Echo, createGrpcTransport({ baseUrl: lazy.baseUrl })).reply({ message: "no users here" });
         assert.equal(existsSync(lazyDir), false);
-        assert.equal(lazy.lines.some((l) => l.msg === "users store open"), false);
+        assert.equal(
+          lazy.lines.some((l) => l.msg === "users store open"),
+          false,
+        );
       } finally {
         assert.equal(await lazy.stop(), 0);
       }
@@ -107,7 +116,9 @@ for (const { kind, available } of embedded) {
 }
 
 describe("durable Users store: shared", () => {
-  it("SQLite under --workers 2: parallel CreateUser from both workers never hands out an id or a username twice", { skip: !sqliteAvailable && "node:sqlite needs Node.js 22.13 or newer" }, async () => {
+  it("SQLite under --workers 2: parallel CreateUser from both workers never hands out an id or a username twice", {
+    skip: !sqliteAvailable && "node:sqlite needs Node.js 22.13 or newer",
+  }, async () => {
     const server = await startServerProcess(["--workers", "2", "--users-store", "sqlite", "--users-data", join(dir, "sqlite-workers")]);
     try {
       await server.waitForLog((l) => l.msg === "server listening" && l.worker === 2, 60_000);
@@ -117,10 +128,16 @@ describe("durable Users store: shared", () => {
       const names = Array.from({ length: 40 }, (_, i) => `user${i}`);
       const results = await Promise.allSettled(names.flatMap((username) => clients.map((c) => c.createUser({ username }))));
       const created = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.user!] : []));
-      const otherErrors = results.flatMap((r) => (r.status === "rejected" && ConnectError.from(r.reason).code !== Code.AlreadyExists ? [ConnectError.from(r.reason).message] : []));
+      const otherErrors = results.flatMap((r) =>
+        r.status === "rejected" && ConnectError.from(r.reason).code !== Code.AlreadyExists ? [ConnectError.from(r.reason).message] : [],
+      );
       assert.deepEqual(otherErrors, [], "refusals are ALREADY_EXISTS only");
       assert.equal(created.length, names.length, "one success per username");
-      assert.deepEqual(created.map((u) => u.userId).sort((a, b) => a - b), names.map((_, i) => i + 1), "ids 1..40, each once");
+      assert.deepEqual(
+        created.map((u) => u.userId).sort((a, b) => a - b),
+        names.map((_, i) => i + 1),
+        "ids 1..40, each once",
+      );
       // Log lines arrive in batches: wait (bounded) for both workers' lines.
       const openedBy = () => new Set(server.lines.filter((l) => l.msg === "users store open").map((l) => l.worker));
       await server.waitForLog(() => openedBy().size === 2, 20_000).catch(() => undefined);

@@ -51,7 +51,10 @@ describe("users: validation, passwords, memory store", () => {
   it("memory store: ids 1, 2, 3 in creation order, unique names, listing in id order, stops on abort", async () => {
     const store = new MemoryUserStore();
     const made = await Promise.all(["a", "b", "c"].map((username) => store.create({ username })));
-    assert.deepEqual(made.map((u) => u.id), [1, 2, 3]);
+    assert.deepEqual(
+      made.map((u) => u.id),
+      [1, 2, 3],
+    );
     await assert.rejects(store.create({ username: "b" }), UsernameTakenError);
     assert.equal((await store.create({ username: "d" })).id, 4, "a failed create uses no id");
     assert.equal((await store.findById(2))?.username, "b");

@@ -35,7 +35,10 @@ describe("--workers", () => {
       assert.ok(existsSync(socket));
 
       const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => echoOnNewConnection(server, `m${i}`)));
-      assert.deepEqual(replies, Array.from({ length: 8 }, (_, i) => `You said: m${i}`));
+      assert.deepEqual(
+        replies,
+        Array.from({ length: 8 }, (_, i) => `You said: m${i}`),
+      );
       // (Log lines arrive in batches: wait for them.)
       const servedBy = () => new Set(server.lines.filter((l) => l.msg === "rpc ok").map((l) => l["worker"]));
       await server.waitForLog(() => servedBy().size === 2).catch(() => undefined);

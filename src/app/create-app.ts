@@ -91,7 +91,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     socketFiles: { prepare: !cluster.isWorker, group: config.unixSocketGroup },
     handlers: (facts) => ({
       ...createRpcHandlers(
-        { services: served, unaryInterceptors: pipeline.unary, interceptors: pipeline.all, logger, maxMessageBytes: config.maxMessageBytes, fastPath: config.fastPath },
+        {
+          services: served,
+          unaryInterceptors: pipeline.unary,
+          interceptors: pipeline.all,
+          logger,
+          maxMessageBytes: config.maxMessageBytes,
+          fastPath: config.fastPath,
+        },
         facts,
       ),
       httpRoute:

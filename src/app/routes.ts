@@ -19,14 +19,7 @@ import type { PluginHost } from "../tyk/plugin-host.js";
 import type { UserStore } from "../users/user-store.js";
 
 /** Every service this server serves; health and reflection cover all of them. */
-export const servedServices: readonly DescService[] = [
-  Dispatcher,
-  Echo,
-  Users,
-  Health,
-  ServerReflection,
-  ServerReflectionAlpha,
-];
+export const servedServices: readonly DescService[] = [Dispatcher, Echo, Users, Health, ServerReflection, ServerReflectionAlpha];
 
 /** What the routes need from the outside. */
 export interface RouteDeps {
@@ -49,7 +42,10 @@ export interface RouteDeps {
 export function services(deps: RouteDeps): ServiceImplSpec[] {
   const descriptors = new DescriptorIndex(servedServices);
   return [
-    implement(Dispatcher, createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false, logObjects: deps.logObjects ?? false })),
+    implement(
+      Dispatcher,
+      createDispatcherService({ plugins: deps.plugins, logger: deps.logger, logSecrets: deps.logSecrets ?? false, logObjects: deps.logObjects ?? false }),
+    ),
     implement(Echo, echoService),
     implement(Users, createUsersService(deps.userStore, deps.logger)),
     implement(Health, createHealthService(deps.health)),

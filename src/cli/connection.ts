@@ -44,7 +44,9 @@ export function createConnection(options: ConnectionOptions): Transport {
     return createGrpcTransport({ baseUrl: "http://localhost", interceptors: [addMeta], nodeOptions: { createConnection: () => net.connect(path) } });
   }
   const tls = options.server.startsWith("https://") || options.tlsCa !== undefined || options.cert !== undefined;
-  const baseUrl = /^https?:\/\//.test(options.server) ? options.server.replace(/^http:/, tls ? "https:" : "http:") : `${tls ? "https" : "http"}://${options.server}`;
+  const baseUrl = /^https?:\/\//.test(options.server)
+    ? options.server.replace(/^http:/, tls ? "https:" : "http:")
+    : `${tls ? "https" : "http"}://${options.server}`;
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new UsageError("--cert and --key go together");
   }

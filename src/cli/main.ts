@@ -37,7 +37,9 @@ function usage(): string {
   return `Usage: pnpm client COMMAND [ARGS] [OPTIONS]
 
 Commands:
-${Object.values(commands).map((c) => `  ${c.usage}`).join("\n")}
+${Object.values(commands)
+  .map((c) => `  ${c.usage}`)
+  .join("\n")}
 
 ${globalHelp}Exit code: 0; the gRPC status code when the call fails (e.g. 5 NOT_FOUND, 14 UNAVAILABLE); ${exitUsage} for a usage error.
 `;
@@ -47,7 +49,11 @@ ${globalHelp}Exit code: 0; the gRPC status code when the call fails (e.g. 5 NOT_
 // tokens that are neither an option nor the value of one.
 function splitCommand(argv: readonly string[]): { name: string | undefined; rest: string[] } {
   const takesValue = new Set(
-    [globalFlags, ...Object.values(commands).map((c) => c.flags ?? {})].flatMap((flags) => Object.entries(flags).filter(([, o]) => o.type === "string").map(([k]) => `--${k}`)),
+    [globalFlags, ...Object.values(commands).map((c) => c.flags ?? {})].flatMap((flags) =>
+      Object.entries(flags)
+        .filter(([, o]) => o.type === "string")
+        .map(([k]) => `--${k}`),
+    ),
   );
   const words: number[] = [];
   for (let i = 0; i < argv.length && words.length < 2; i++) {
@@ -108,7 +114,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
-    if (e instanceof UsageError || (e instanceof Error && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) || (e instanceof Error && /^invalid --/.test(e.message))) {
+    if (
+      e instanceof UsageError ||
+      (e instanceof Error && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) ||
+      (e instanceof Error && /^invalid --/.test(e.message))
+    ) {
       process.stderr.write(`${e.message}\nRun with --help for the commands and options.\n`);
       process.exitCode = exitUsage;
       return;

@@ -259,10 +259,12 @@ function parseCount(what: string, value: string): number {
 }
 
 // The settings by config file key.
-const byFileKey = new Map((settings as readonly Setting[]).flatMap((s) => {
-  const key = fileKey(s);
-  return key === undefined ? [] : [[key, s] as const];
-}));
+const byFileKey = new Map(
+  (settings as readonly Setting[]).flatMap((s) => {
+    const key = fileKey(s);
+    return key === undefined ? [] : [[key, s] as const];
+  }),
+);
 
 // Whether a config file value has the JSON type its setting's kind takes.
 function fileValueOk(kind: Setting["kind"], value: unknown): boolean {
@@ -355,4 +357,3 @@ function oneOf<T extends string>(what: string, value: string, allowed: readonly 
   }
   throw new Error(`invalid ${what} "${value}": expected one of ${allowed.join(", ")}`);
 }
-

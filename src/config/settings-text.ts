@@ -102,7 +102,8 @@ export function settingsMarkdown(which: "all" | "common" = "all"): string {
       const cells = [flag, env, file, cell(fallback), `${cell(s.help)}${choices}`];
       return which === "all" ? cells : [cells[0], cells[1], cells[3], cells[4]];
     });
-  const head = which === "all" ? ["flag", "environment", "config file key (JSON type)", "default", "what it does"] : ["flag", "environment", "default", "what it does"];
+  const head =
+    which === "all" ? ["flag", "environment", "config file key (JSON type)", "default", "what it does"] : ["flag", "environment", "default", "what it does"];
   return [head, head.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 

@@ -44,9 +44,21 @@ export function makeDevCertificates(dir: string, options: DevCertificateOptions 
     clientKey: file("client.key"),
   };
   openssl(
-    "req", "-x509", ...newKey, "-keyout", out.caKey, "-out", out.caCert, "-days", days,
-    "-subj", `/CN=${options.caName ?? "tyk-grpc-ts development CA"}`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    "req",
+    "-x509",
+    ...newKey,
+    "-keyout",
+    out.caKey,
+    "-out",
+    out.caCert,
+    "-days",
+    days,
+    "-subj",
+    `/CN=${options.caName ?? "tyk-grpc-ts development CA"}`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
   );
   const names = ["DNS:localhost", "IP:127.0.0.1", "IP:::1", ...(options.extraNames ?? []).map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`))];
   const issue = (name: string, cn: string, extensions: string) => {
@@ -54,16 +66,39 @@ export function makeDevCertificates(dir: string, options: DevCertificateOptions 
     const ext = file(`${name}.ext`);
     writeFileSync(ext, extensions);
     openssl("req", "-new", ...newKey, "-keyout", file(`${name}.key`), "-out", csr, "-subj", `/CN=${cn}`);
-    openssl("x509", "-req", "-in", csr, "-CA", out.caCert, "-CAkey", out.caKey, "-set_serial", `0x${randomSerial()}`, "-days", days, "-out", file(`${name}.crt`), "-extfile", ext);
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      out.caCert,
+      "-CAkey",
+      out.caKey,
+      "-set_serial",
+      `0x${randomSerial()}`,
+      "-days",
+      days,
+      "-out",
+      file(`${name}.crt`),
+      "-extfile",
+      ext,
+    );
     rmSync(csr);
     rmSync(ext);
   };
-  issue("server", "localhost", `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.join(",")}\n`);
+  issue(
+    "server",
+    "localhost",
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.join(",")}\n`,
+  );
   issue("client", "tyk-grpc-ts development client", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
   return out;
 }
 
 // Certificates from one CA need distinct serial numbers.
 function randomSerial(): string {
-  return Array.from({ length: 16 }, () => Math.floor(Math.random() * 16).toString(16)).join("").replace(/^0/, "1");
+  return Array.from({ length: 16 }, () => Math.floor(Math.random() * 16).toString(16))
+    .join("")
+    .replace(/^0/, "1");
 }

@@ -74,7 +74,9 @@ export function createHttpApi({ health, metrics, users, logger, repeats, peerOf 
   async function streamUsers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (listings >= maxListings) {
       repeats.warn("GET /users refused", { listings, peer: peerOf(req) }, "GET /users refused: too many listings at once");
-      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" }).end(`${JSON.stringify({ code: "unavailable", message: "too many listings at once" })}\n`);
+      res
+        .writeHead(503, { "content-type": "application/json", "retry-after": "1" })
+        .end(`${JSON.stringify({ code: "unavailable", message: "too many listings at once" })}\n`);
       return;
     }
     listings++;

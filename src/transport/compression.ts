@@ -20,7 +20,10 @@ export interface ChargedCompression extends Compression {
  * budget. Connect's path finds the call's account in its async context;
  * the fast path passes its own.
  */
-export const compressions: readonly ChargedCompression[] = [charged(compressionGzip, zlib.createGunzip), charged(compressionBrotli, zlib.createBrotliDecompress)];
+export const compressions: readonly ChargedCompression[] = [
+  charged(compressionGzip, zlib.createGunzip),
+  charged(compressionBrotli, zlib.createBrotliDecompress),
+];
 
 function charged(base: Compression, decompressor: () => zlib.Gunzip | zlib.BrotliDecompress): ChargedCompression {
   const decompressCharged = (bytes: Uint8Array, readMaxBytes: number, memory: CallMemory | undefined) => inflate(decompressor(), bytes, readMaxBytes, memory);
@@ -32,7 +35,12 @@ function charged(base: Compression, decompressor: () => zlib.Gunzip | zlib.Brotl
   };
 }
 
-function inflate(engine: zlib.Gunzip | zlib.BrotliDecompress, bytes: Uint8Array, readMaxBytes: number, memory: CallMemory | undefined): Promise<Uint8Array<ArrayBuffer>> {
+function inflate(
+  engine: zlib.Gunzip | zlib.BrotliDecompress,
+  bytes: Uint8Array,
+  readMaxBytes: number,
+  memory: CallMemory | undefined,
+): Promise<Uint8Array<ArrayBuffer>> {
   if (bytes.length === 0) {
     return Promise.resolve(new Uint8Array(0));
   }

@@ -1,7 +1,5 @@
 /** A TCP host/port or a unix socket path to listen on. */
-export type ListenAddress =
-  | { readonly kind: "tcp"; readonly host: string; readonly port: number }
-  | { readonly kind: "unix"; readonly path: string };
+export type ListenAddress = { readonly kind: "tcp"; readonly host: string; readonly port: number } | { readonly kind: "unix"; readonly path: string };
 
 /**
  * Parses a listen address in the forms Tyk's `coprocess_grpc_server` uses

@@ -132,7 +132,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const request = chargeRequests(
     handlers.request,
     (req) => ("stream" in req ? sessions.memoryOf(req.stream.session) : socketMemory.get(req.socket)),
-    (req, reason) => repeats.warn("reply refused", { path: req.url, protocol: req.headers["content-type"], reason, peer: callPeer(req) }, "reply refused: the call is reset"),
+    (req, reason) =>
+      repeats.warn("reply refused", { path: req.url, protocol: req.headers["content-type"], reason, peer: callPeer(req) }, "reply refused: the call is reset"),
   );
   // node's compatibility layer (Http2ServerRequest/Response) on a server
   // that never listens: streams `handlers.stream` does not take are handed
@@ -188,7 +189,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw e;
   }
   if (loadedTls !== undefined) {
-    logger.info({ addresses: tlsAddresses.map(formatListenAddress), mutual: options.tls?.clientCaFile !== undefined, ...loadedTls.certificate }, "TLS certificate loaded");
+    logger.info(
+      { addresses: tlsAddresses.map(formatListenAddress), mutual: options.tls?.clientCaFile !== undefined, ...loadedTls.certificate },
+      "TLS certificate loaded",
+    );
   }
 
   return {

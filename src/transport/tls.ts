@@ -50,7 +50,12 @@ export function loadTls(files: TlsFiles): LoadedTls {
   const x509 = new X509Certificate(cert);
   return {
     context,
-    certificate: { subject: x509.subject.replaceAll("\n", ", "), subjectAltName: x509.subjectAltName, validTo: x509.validTo, fingerprint256: x509.fingerprint256 },
+    certificate: {
+      subject: x509.subject.replaceAll("\n", ", "),
+      subjectAltName: x509.subjectAltName,
+      validTo: x509.validTo,
+      fingerprint256: x509.fingerprint256,
+    },
   };
 }
 

@@ -24,11 +24,7 @@ export function builtInPlugins(): string[] {
  * hooks. Throws with a clear message for a missing module, a module without
  * a plugin factory, or two plugins claiming the same hook.
  */
-export async function loadPlugins(
-  specs: readonly string[],
-  options: Readonly<Record<string, unknown>>,
-  logger: Logger,
-): Promise<PluginRegistry> {
+export async function loadPlugins(specs: readonly string[], options: Readonly<Record<string, unknown>>, logger: Logger): Promise<PluginRegistry> {
   const registry = new PluginRegistry();
   for (const spec of specs) {
     const isName = bareName.test(spec);

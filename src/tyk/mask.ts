@@ -32,19 +32,17 @@ function maskUrl(url: string | undefined): string | undefined {
   if (!/[%+]/.test(raw) && !mayContainSensitiveKey(raw)) {
     return url;
   }
-  const query = raw
-    .split("&")
-    .map((pair) => {
-      const eq = pair.indexOf("=");
-      const name = eq < 0 ? pair : pair.slice(0, eq);
-      let decoded = name;
-      try {
-        decoded = decodeURIComponent(name.replace(/\+/g, " "));
-      } catch {
-        // not valid percent-encoding: judge the raw name
-      }
-      return eq >= 0 && isSensitiveKey(decoded) ? `${name}=${redacted}` : pair;
-    });
+  const query = raw.split("&").map((pair) => {
+    const eq = pair.indexOf("=");
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, " "));
+    } catch {
+      // not valid percent-encoding: judge the raw name
+    }
+    return eq >= 0 && isSensitiveKey(decoded) ? `${name}=${redacted}` : pair;
+  });
   return `${url.slice(0, q)}?${query.join("&")}`;
 }
 

@@ -84,12 +84,14 @@ export class PluginHost {
       budget.end();
       return this.#hookDone(found, object, outcome);
     }
-    return budget.race(outcome, () => hookDescription(found, object)).then(
-      (settled) => this.#hookDone(found, object, settled),
-      (e: unknown) => {
-        throw this.#hookFailed(found, object, budget, e);
-      },
-    );
+    return budget
+      .race(outcome, () => hookDescription(found, object))
+      .then(
+        (settled) => this.#hookDone(found, object, settled),
+        (e: unknown) => {
+          throw this.#hookFailed(found, object, budget, e);
+        },
+      );
   }
 
   /**

@@ -65,10 +65,11 @@ export class SqlUserStore implements UserStore {
 
   async create(user: NewUser): Promise<StoredUser> {
     try {
-      const [row] = await this.driver.query<UserRow>(
-        `INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING ${columns}`,
-        [user.username, user.email ?? null, user.passwordHash ?? null],
-      );
+      const [row] = await this.driver.query<UserRow>(`INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING ${columns}`, [
+        user.username,
+        user.email ?? null,
+        user.passwordHash ?? null,
+      ]);
       return toStored(row!);
     } catch (e) {
       if ((e as { code?: string }).code === "23505") {
@@ -118,4 +119,3 @@ async function unavailableOnError<T>(what: string, fn: () => Promise<T>): Promis
     throw new UserStoreUnavailableError(`users database, ${what}: ${(e as Error).message}`, { cause: e });
   }
 }
-

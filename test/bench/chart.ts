@@ -23,8 +23,10 @@ export function renderChart(cases: readonly ChartCase[]): string {
       const x = 60 + i * 220;
       const bar = (value: number, dx: number, color: string) => {
         const h = (value / max) * plot;
-        return `<rect x="${x + dx}" y="${top + plot - h}" width="70" height="${h}" fill="${color}"/>` +
-          `<text x="${x + dx + 35}" y="${top + plot - h - 5}" text-anchor="middle" font-size="12">${Math.round(value)}</text>`;
+        return (
+          `<rect x="${x + dx}" y="${top + plot - h}" width="70" height="${h}" fill="${color}"/>` +
+          `<text x="${x + dx + 35}" y="${top + plot - h - 5}" text-anchor="middle" font-size="12">${Math.round(value)}</text>`
+        );
       };
       return [
         bar(c.project.reqPerSec, 0, "#2f6fdb"),

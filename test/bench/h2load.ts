@@ -36,9 +36,22 @@ export function runH2load(url: string, body: Uint8Array, requests: number, clien
   const logFile = join(dir, "requests.log");
   writeFileSync(bodyFile, body);
   const args = [
-    "-n", String(requests), "-c", String(clients), "-m", String(streams), "-t", "1",
-    "-H", "content-type: application/grpc", "-H", "te: trailers",
-    "-d", bodyFile, `--log-file=${logFile}`, url,
+    "-n",
+    String(requests),
+    "-c",
+    String(clients),
+    "-m",
+    String(streams),
+    "-t",
+    "1",
+    "-H",
+    "content-type: application/grpc",
+    "-H",
+    "te: trailers",
+    "-d",
+    bodyFile,
+    `--log-file=${logFile}`,
+    url,
   ];
   return new Promise((resolve, reject) => {
     execFile("h2load", args, { maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs }, (err, stdout) => {

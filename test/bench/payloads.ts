@@ -14,5 +14,10 @@ export function dispatchBody(): Uint8Array {
 
 /** A framed Pre-hook Object for an upload of `bodyBytes` (the gateway sends the body twice: body and raw_body). */
 export function uploadDispatchBody(bodyBytes: number): Uint8Array {
-  return grpcFrame(toBinary(ObjectSchema, requestObject(HookType.Pre, "anyHook", { method: "POST", url: "/upload", headers: { "Content-Type": "text/plain" }, body: "x".repeat(bodyBytes) })));
+  return grpcFrame(
+    toBinary(
+      ObjectSchema,
+      requestObject(HookType.Pre, "anyHook", { method: "POST", url: "/upload", headers: { "Content-Type": "text/plain" }, body: "x".repeat(bodyBytes) }),
+    ),
+  );
 }

@@ -11,5 +11,8 @@ export function productionNodeArgs(): string[] {
   if (m === null) {
     throw new Error(`package.json "serve" is not "exec node [--options] dist/src/main.js": ${pkg.scripts["serve"]}`);
   }
-  return m[1]!.trim().split(" ").filter((a) => a !== "");
+  return m[1]!
+    .trim()
+    .split(" ")
+    .filter((a) => a !== "");
 }

@@ -53,12 +53,58 @@ interface BenchCase {
 
 const throughput = smoke ? 2000 : 50_000;
 const cases: BenchCase[] = [
-  { name: "Dispatch, log off", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: throughput, clients: 16, streams: 32 },
-  { name: "Dispatch, JSON log on", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: true, requests: throughput, clients: 16, streams: 32 },
+  {
+    name: "Dispatch, log off",
+    path: "/coprocess.Dispatcher/Dispatch",
+    body: dispatchFrame,
+    replyBytes: dispatchFrame.length,
+    log: false,
+    requests: throughput,
+    clients: 16,
+    streams: 32,
+  },
+  {
+    name: "Dispatch, JSON log on",
+    path: "/coprocess.Dispatcher/Dispatch",
+    body: dispatchFrame,
+    replyBytes: dispatchFrame.length,
+    log: true,
+    requests: throughput,
+    clients: 16,
+    streams: 32,
+  },
   { name: "Echo", path: "/echo.Echo/Reply", body: echoBody, replyBytes: 5 + 24, log: false, requests: throughput, clients: 16, streams: 32 },
-  { name: "Dispatch, log off, --workers 2", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: throughput, clients: 16, streams: 32, workers: 2 },
-  { name: "Dispatch, one call at a time", path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length, log: false, requests: smoke ? 200 : 5000, clients: 1, streams: 1 },
-  { name: "Dispatch, 16 MiB Object, 2 at a time", path: "/coprocess.Dispatcher/Dispatch", body: uploadFrame, replyBytes: uploadFrame.length, log: false, requests: smoke ? 4 : 40, clients: 1, streams: 2 },
+  {
+    name: "Dispatch, log off, --workers 2",
+    path: "/coprocess.Dispatcher/Dispatch",
+    body: dispatchFrame,
+    replyBytes: dispatchFrame.length,
+    log: false,
+    requests: throughput,
+    clients: 16,
+    streams: 32,
+    workers: 2,
+  },
+  {
+    name: "Dispatch, one call at a time",
+    path: "/coprocess.Dispatcher/Dispatch",
+    body: dispatchFrame,
+    replyBytes: dispatchFrame.length,
+    log: false,
+    requests: smoke ? 200 : 5000,
+    clients: 1,
+    streams: 1,
+  },
+  {
+    name: "Dispatch, 16 MiB Object, 2 at a time",
+    path: "/coprocess.Dispatcher/Dispatch",
+    body: uploadFrame,
+    replyBytes: uploadFrame.length,
+    log: false,
+    requests: smoke ? 4 : 40,
+    clients: 1,
+    streams: 2,
+  },
 ];
 
 type ServerName = "project" | "grpc-js";
@@ -66,7 +112,17 @@ type ServerName = "project" | "grpc-js";
 function startServer(name: ServerName, port: number, log: boolean, workers = 1): ChildProcess {
   const args =
     name === "project"
-      ? [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--listen", `127.0.0.1:${port}`, ...(log ? ["--log-level", "info", "--log-objects"] : ["--log-level", "warn"]), "--workers", String(workers), "--users-store", "memory"]
+      ? [
+          ...productionNodeArgs(),
+          repoPath("dist", "src", "main.js"),
+          "--listen",
+          `127.0.0.1:${port}`,
+          ...(log ? ["--log-level", "info", "--log-objects"] : ["--log-level", "warn"]),
+          "--workers",
+          String(workers),
+          "--users-store",
+          "memory",
+        ]
       : [repoPath("dist", "test", "bench", "grpc-js-server.js"), String(port), ...(log ? ["--log"] : [])];
   // stdout to /dev/null, as a server logging to a file or a collector would not wait on a terminal.
   return spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
@@ -99,7 +155,9 @@ async function waitReady(baseUrl: string, c: BenchCase): Promise<void> {
  */
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter((c) => c.trim() !== "");
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+    .split(" ")
+    .filter((c) => c.trim() !== "");
   const own = m ? Number(m[1]) / 1024 : NaN;
   return Math.round((own + children.reduce((sum, c) => sum + peakRssMiB(Number(c)), 0)) * 10) / 10;
 }

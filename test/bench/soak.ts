@@ -60,11 +60,31 @@ async function sample(label: string): Promise<MemorySample & { heapTotalMiB: num
 /** h2load with one call per connection: `n` connections opened, used once and closed. */
 function connectionCycles(n: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    execFile("h2load", ["-n", String(n), "-c", String(n), "-m", "1", "-t", "1", "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", bodyFile, `${url}/coprocess.Dispatcher/Dispatch`], (err, stdout) => {
-      const m = /(\d+) succeeded/.exec(stdout);
-      if (err || !m) reject(new Error(`h2load failed: ${err?.message}\n${stdout}`));
-      else resolve(Number(m[1]));
-    });
+    execFile(
+      "h2load",
+      [
+        "-n",
+        String(n),
+        "-c",
+        String(n),
+        "-m",
+        "1",
+        "-t",
+        "1",
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "-d",
+        bodyFile,
+        `${url}/coprocess.Dispatcher/Dispatch`,
+      ],
+      (err, stdout) => {
+        const m = /(\d+) succeeded/.exec(stdout);
+        if (err || !m) reject(new Error(`h2load failed: ${err?.message}\n${stdout}`));
+        else resolve(Number(m[1]));
+      },
+    );
   });
 }
 

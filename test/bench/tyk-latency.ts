@@ -68,7 +68,11 @@ function load(url: string, mode: "latency" | "throughput"): Promise<Run> {
         const succeeded = Number(/(\d+) succeeded/.exec(stdout)?.[1]);
         const status2xx = Number(/status codes: (\d+) 2xx/.exec(stdout)?.[1]);
         if (succeeded !== requests || status2xx !== requests) throw new Error(`${url}: ${status2xx} of ${requests} answered 2xx\n${stdout}`);
-        const ms = readFileSync(logFile, "utf8").trim().split("\n").map((l) => Number(l.split("\t")[2]) / 1000).sort((a, b) => a - b);
+        const ms = readFileSync(logFile, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => Number(l.split("\t")[2]) / 1000)
+          .sort((a, b) => a - b);
         const pct = (p: number) => ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))]!;
         resolve({ reqPerSec: Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(stdout)?.[1]), p50Ms: pct(50), p99Ms: pct(99) });
       } catch (e) {
@@ -89,9 +93,24 @@ const redis = await startRedis();
 const upstream = await startUpstream();
 const port = await freePort();
 // At log level warn (echo-log's line per call is info), so ready when health answers.
-const plugins = spawn(process.execPath, [...productionNodeArgs(), repoPath("dist", "src", "main.js"), "--config", join(dir, "plugins.json"), "--listen", `127.0.0.1:${port}`, "--log-level", "warn", "--users-store", "memory"], {
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const plugins = spawn(
+  process.execPath,
+  [
+    ...productionNodeArgs(),
+    repoPath("dist", "src", "main.js"),
+    "--config",
+    join(dir, "plugins.json"),
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--log-level",
+    "warn",
+    "--users-store",
+    "memory",
+  ],
+  {
+    stdio: ["ignore", "ignore", "inherit"],
+  },
+);
 for (let ready = false, deadline = Date.now() + 60_000; !ready; ) {
   ready = await rawGrpcCall(`http://127.0.0.1:${port}`, "/grpc.health.v1.Health/Check", grpcFrame(new Uint8Array())).then(
     (r) => r.trailers["grpc-status"] === "0",
@@ -130,13 +149,20 @@ try {
       const l = await load(gateway.baseUrl + c.path, "latency");
       results.get(c.name)!.throughput.push(t);
       results.get(c.name)!.latency.push(l);
-      process.stderr.write(`  ${c.name} run ${i + 1}: ${t.reqPerSec.toFixed(0)} req/s closed loop; at ${rate} req/s p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms\n`);
+      process.stderr.write(
+        `  ${c.name} run ${i + 1}: ${t.reqPerSec.toFixed(0)} req/s closed loop; at ${rate} req/s p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms\n`,
+      );
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const summary = cases.map((c) => {
     const r = results.get(c.name)!;
-    return { c, reqPerSec: median(r.throughput.map((x) => x.reqPerSec)), p50: median(r.latency.map((x) => x.p50Ms)), p99: median(r.latency.map((x) => x.p99Ms)) };
+    return {
+      c,
+      reqPerSec: median(r.throughput.map((x) => x.reqPerSec)),
+      p50: median(r.latency.map((x) => x.p50Ms)),
+      p99: median(r.latency.map((x) => x.p99Ms)),
+    };
   });
   const base = summary[0]!;
   const lines = [
@@ -144,7 +170,10 @@ try {
     "",
     "| API | req/s (closed loop) | p50 ms at the fixed rate | p99 ms | p50 added vs no plugin, per hook (ms) |",
     "| --- | ---: | ---: | ---: | ---: |",
-    ...summary.map((s) => `| ${s.c.name} | ${s.reqPerSec.toFixed(0)} | ${s.p50.toFixed(3)} | ${s.p99.toFixed(3)} | ${s.c.hooks === 0 ? "" : ((s.p50 - base.p50) / s.c.hooks).toFixed(3)} |`),
+    ...summary.map(
+      (s) =>
+        `| ${s.c.name} | ${s.reqPerSec.toFixed(0)} | ${s.p50.toFixed(3)} | ${s.p99.toFixed(3)} | ${s.c.hooks === 0 ? "" : ((s.p50 - base.p50) / s.c.hooks).toFixed(3)} |`,
+    ),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 } finally {

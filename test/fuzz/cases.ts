@@ -31,7 +31,6 @@ export function baseObject(): Object$ {
   return fromJson(ObjectSchema, JSON.parse(readFileSync(repoPath("test", "fixtures", "bench-pre-object.json"), "utf8")));
 }
 
-
 // Strings that are valid UTF-8 but unusual: combining marks, RTL, emoji, NUL, BOM.
 const oddStrings = ["", "é́́", "שלום عربى", "🦄🏳️‍🌈", "a\u0000b", "\ufeffbom", "\u2028\u2029", "%00%ff", "../../etc/passwd", "x".repeat(300)];
 

@@ -4,9 +4,7 @@ import { ObjectSchema, type Object$ } from "../../gen/coprocess_object_pb.js";
 import { repoPath } from "./paths.js";
 
 /** The Tyk article's grpcurl test Object (a Pre hook), as proto3 JSON. */
-export const articleObjectJson = JSON.parse(
-  readFileSync(repoPath("test", "fixtures", "tyk-article-pre-object.json"), "utf8"),
-) as JsonValue;
+export const articleObjectJson = JSON.parse(readFileSync(repoPath("test", "fixtures", "tyk-article-pre-object.json"), "utf8")) as JsonValue;
 
 /** The same Object as a protobuf-es message. */
 export function articleObject(): Object$ {

@@ -121,7 +121,11 @@ export class GrpcLoad {
       let lost = 0;
       const worker = async () => {
         while (!this.#stopping && !session.closed && !session.destroyed && goawayLastId === undefined) {
-          const outcome = await this.#call(session, () => goawayLastId, () => peerGone);
+          const outcome = await this.#call(
+            session,
+            () => goawayLastId,
+            () => peerGone,
+          );
           this.#calls[outcome]++;
           if (outcome === "lost") lost++;
         }

@@ -31,10 +31,15 @@ export function headerBlock(authority: string, path = "/echo.Echo/Reply"): Buffe
   return Buffer.from([
     0x83, // :method POST
     0x86, // :scheme http
-    0x04, ...str(path), // :path, literal without indexing
+    0x04,
+    ...str(path), // :path, literal without indexing
     ...(authority === "" ? [0x81] : [0x01, ...str(authority)]), // :authority
-    0x0f, 0x10, ...str("application/grpc"),
-    0x00, ...str("te"), ...str("trailers"),
+    0x0f,
+    0x10,
+    ...str("application/grpc"),
+    0x00,
+    ...str("te"),
+    ...str("trailers"),
   ]);
 }
 
@@ -45,7 +50,12 @@ export function parseFrames(bytes: Buffer): Array<{ type: number; flags: number;
   while (bytes.length - at >= 9) {
     const length = bytes.readUIntBE(at, 3);
     if (bytes.length - at < 9 + length) break;
-    frames.push({ type: bytes[at + 3]!, flags: bytes[at + 4]!, stream: bytes.readUInt32BE(at + 5) & 0x7fffffff, payload: bytes.subarray(at + 9, at + 9 + length) });
+    frames.push({
+      type: bytes[at + 3]!,
+      flags: bytes[at + 4]!,
+      stream: bytes.readUInt32BE(at + 5) & 0x7fffffff,
+      payload: bytes.subarray(at + 9, at + 9 + length),
+    });
     at += 9 + length;
   }
   return frames;

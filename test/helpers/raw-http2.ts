@@ -29,7 +29,12 @@ export async function rawGrpcCall(
 }
 
 /** As rawGrpcCall, on a connection the caller keeps (many calls on one connection, as a gateway makes them). */
-export function rawGrpcCallOn(session: http2.ClientHttp2Session, path: string, body: Uint8Array, headers: http2.OutgoingHttpHeaders = {}): Promise<RawResponse> {
+export function rawGrpcCallOn(
+  session: http2.ClientHttp2Session,
+  path: string,
+  body: Uint8Array,
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<RawResponse> {
   return new Promise<RawResponse>((resolve, reject) => {
     const req = session.request({
       ":method": "POST",

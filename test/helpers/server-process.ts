@@ -60,7 +60,10 @@ export async function startServerProcess(args: readonly string[] = [], options: 
   const child = spawn(
     process.execPath,
     [...(options.nodeArgs ?? []), ...probe, repoPath("dist", "src", "main.js"), ...listen, ...store, "--log-level", "debug", ...args],
-    { stdio: ["ignore", "pipe", "pipe", ...(options.memoryProbe ? ["ipc" as const] : [])], env: { ...process.env, HOST: "", PORT: "", LISTEN: "", DATABASE_URL: "" } },
+    {
+      stdio: ["ignore", "pipe", "pipe", ...(options.memoryProbe ? ["ipc" as const] : [])],
+      env: { ...process.env, HOST: "", PORT: "", LISTEN: "", DATABASE_URL: "" },
+    },
   );
   running.add(child);
   // "close": the process has exited and its stdout has been read to the end.

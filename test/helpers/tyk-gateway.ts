@@ -154,7 +154,12 @@ export function applyRequestReply(sent: HttpRequest, reply: Object$): RequestRes
   const ro = r.returnOverrides;
   const body = ro.responseError !== "" ? ro.responseError : ro.responseBody;
   if (ro.responseCode >= 400 && !ro.overrideError) {
-    return { kind: "error", status: ro.responseCode, body: errorPage(body || "Key not authorised"), headers: { ...ro.headers, "Content-Type": "application/json", "X-Generator": "tyk.io" } };
+    return {
+      kind: "error",
+      status: ro.responseCode,
+      body: errorPage(body || "Key not authorised"),
+      headers: { ...ro.headers, "Content-Type": "application/json", "X-Generator": "tyk.io" },
+    };
   }
   if (ro.responseCode > 0) {
     // Go's ResponseWriter sniffs a Content-Type when none was set (as seen from the real gateway).

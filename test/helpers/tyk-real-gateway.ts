@@ -98,7 +98,13 @@ export async function startUpstream(answer: (req: UpstreamRequest) => UpstreamAn
     const chunks: Buffer[] = [];
     req.on("data", (d: Buffer) => chunks.push(d));
     req.on("end", () => {
-      const seen: UpstreamRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) };
+      const seen: UpstreamRequest = {
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: Buffer.concat(chunks),
+      };
       requests.push(seen);
       const a = answer(seen) ?? { headers: { "content-type": "application/json" }, body: JSON.stringify({ upstream: true, url: seen.url }) };
       res.writeHead(a.status ?? 200, a.headers ?? {}).end(a.body ?? "");
@@ -179,13 +185,20 @@ export async function startGateway(binary: { bin: string; templates: string }, o
     async () => {
       if (gateway.child.exitCode !== null) throw new Error(`the gateway exited (${gateway.child.exitCode}):\n${gateway.output().slice(-4000)}`);
       if (!/API reload complete/.test(gateway.output())) return false;
-      return fetch(`${baseUrl}/hello`).then((r) => r.ok, () => false);
+      return fetch(`${baseUrl}/hello`).then(
+        (r) => r.ok,
+        () => false,
+      );
     },
     60_000,
     gateway.output,
   );
   for (const api of options.oasApis ?? []) {
-    const created = await fetch(`${baseUrl}/tyk/apis/oas`, { method: "POST", headers: { "x-tyk-authorization": secret, "content-type": "application/json" }, body: JSON.stringify(api) });
+    const created = await fetch(`${baseUrl}/tyk/apis/oas`, {
+      method: "POST",
+      headers: { "x-tyk-authorization": secret, "content-type": "application/json" },
+      body: JSON.stringify(api),
+    });
     if (!created.ok) throw new Error(`POST /tyk/apis/oas: ${created.status} ${await created.text()}`);
   }
   if ((options.oasApis ?? []).length > 0) {
@@ -206,7 +219,11 @@ export interface GatewayResponse {
 }
 
 /** One HTTP/1.1 request to the gateway with exactly these headers (arrays: the header repeated). */
-export function gatewayRequest(baseUrl: string, path: string, init: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}): Promise<GatewayResponse> {
+export function gatewayRequest(
+  baseUrl: string,
+  path: string,
+  init: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {},
+): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${baseUrl}${path}`, { method: init.method ?? "GET", headers: init.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

@@ -54,7 +54,10 @@ export class UnaryEnvelopes {
         this.#flags = head[0]!;
         this.#length = head.readUInt32BE(1);
         if (this.#length > this.#readMaxBytes) {
-          throw new ConnectError(`message size ${this.#length} is larger than the limit of ${this.#readMaxBytes} bytes (--max-message-size)`, Code.ResourceExhausted);
+          throw new ConnectError(
+            `message size ${this.#length} is larger than the limit of ${this.#readMaxBytes} bytes (--max-message-size)`,
+            Code.ResourceExhausted,
+          );
         }
       }
       if (pending.length < this.#length) break;
@@ -108,12 +111,20 @@ export class UnaryEnvelopes {
 // connect's envelopeDecompress, minus its promise for uncompressed messages;
 // decompressed bytes count against the call's memory where the compression
 // can count them (transport/compression.ts).
-function payload(flags: number, data: Uint8Array, readMaxBytes: number, compression: Compression | null, memory: CallMemory | undefined): MaybePromise<Uint8Array> {
+function payload(
+  flags: number,
+  data: Uint8Array,
+  readMaxBytes: number,
+  compression: Compression | null,
+  memory: CallMemory | undefined,
+): MaybePromise<Uint8Array> {
   if ((flags & compressedFlag) === 0) {
     return data;
   }
   if (compression === null) {
     throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
   }
-  return "decompressCharged" in compression ? (compression as ChargedCompression).decompressCharged(data, readMaxBytes, memory) : compression.decompress(data, readMaxBytes);
+  return "decompressCharged" in compression
+    ? (compression as ChargedCompression).decompressCharged(data, readMaxBytes, memory)
+    : compression.decompress(data, readMaxBytes);
 }

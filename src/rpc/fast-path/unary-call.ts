@@ -241,7 +241,11 @@ class UnaryCall implements CallState {
       // timeout; expired deadline), so the logging interceptor never saw it.
       const err = ConnectError.from(error);
       const rpc = rpcName(this.#route.spec.method);
-      this.#options.repeats.warn(`rpc refused|${rpc}|${err.code}`, { rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) }, "rpc refused");
+      this.#options.repeats.warn(
+        `rpc refused|${rpc}|${err.code}`,
+        { rpc, code: Code[err.code], message: err.rawMessage, peer: peerAddress(this.context.values) },
+        "rpc refused",
+      );
     }
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) {
@@ -349,4 +353,3 @@ function envelope(flags: number, data: Uint8Array): Buffer {
   bytes.set(data, 5);
   return bytes;
 }
-

@@ -41,7 +41,7 @@ export function loggingInterceptor(logger: Logger): Interceptor {
       logger.warn(fields, "rpc failed");
     } else {
       // A non-ConnectError is a handler bug; the caller only sees "internal error".
-      logger.error({ ...fields, err: error instanceof ConnectError ? err.cause ?? err : error }, "rpc failed");
+      logger.error({ ...fields, err: error instanceof ConnectError ? (err.cause ?? err) : error }, "rpc failed");
     }
   };
   return callEndInterceptor(

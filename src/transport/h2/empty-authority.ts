@@ -1,7 +1,19 @@
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { ByteQueue } from "../../util/byte-queue.js";
-import { ACK, CONTINUATION, defaultMaxFrameSize, END_HEADERS, frameHeader, HEADERS, headerBlockFragment, preface, PRIORITY, representations, SETTINGS } from "./frames.js";
+import {
+  ACK,
+  CONTINUATION,
+  defaultMaxFrameSize,
+  END_HEADERS,
+  frameHeader,
+  HEADERS,
+  headerBlockFragment,
+  preface,
+  PRIORITY,
+  representations,
+  SETTINGS,
+} from "./frames.js";
 
 // Tyk Gateway <= 5.8.2 dials with an empty target and, unless
 // `grpc_authority` is set, sends `:authority: ""`. Node's HTTP/2 server

@@ -59,7 +59,6 @@ function skipString(buf: Buffer, pos: number): number {
   return next + length;
 }
 
-
 /** One header field representation of an HPACK header block. */
 export interface Representation {
   /** "indexed": a whole table entry; "literal": a name (by index, or 0 for a literal name) and a value; "size": a table size update. */

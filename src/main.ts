@@ -1,9 +1,9 @@
 import cluster from "node:cluster";
 import { constants } from "node:os";
 import { drainMessage, reloadMessage, runPrimary } from "./app/cluster.js";
-import { AppStartError, createApp, type App } from "./app/create-app.js";
+import { type App, AppStartError, createApp } from "./app/create-app.js";
 import { watchParent } from "./app/parent-watch.js";
-import { parseConfig, usage } from "./config/config.js";
+import { type Config, parseConfig, usage } from "./config/config.js";
 import { createLogger } from "./observability/logger.js";
 import { prepareSocketPath, removeSocketFiles } from "./transport/unix-socket.js";
 import { objectLogThread } from "./tyk/object-log.js";
@@ -11,7 +11,7 @@ import { objectLogThread } from "./tyk/object-log.js";
 // The server process: configuration and signal handling. What it serves is
 // built by createApp (app/create-app.ts).
 
-let config;
+let config: Config | undefined;
 try {
   config = parseConfig(process.argv.slice(2), process.env);
 } catch (e) {

@@ -7,9 +7,9 @@ import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
+import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { Users } from "../gen/users_pb.js";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import type { StoredUser } from "../src/users/user-store.js";
@@ -17,7 +17,7 @@ import { startApp } from "./helpers/app.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
 import { capturingLogger } from "./helpers/loggers.js";
 import { rawGrpcCall } from "./helpers/raw-http2.js";
-import { startServerProcess, useServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { type ServerProcess, startServerProcess, useServerProcess } from "./helpers/server-process.js";
 
 // Protocol abuse and handler faults: each gets a clear answer and a log
 // line, and the server keeps serving everyone else.

@@ -35,7 +35,7 @@ describe("buf curl (reflection only) against the server process", () => {
   }
 
   it("sends the Tyk article's Dispatch payload and gets it back", async () => {
-    const r = await bufCurl(["-d", "@" + repoPath("test", "fixtures", "tyk-article-pre-object.json"), `${server().baseUrl}/coprocess.Dispatcher/Dispatch`]);
+    const r = await bufCurl(["-d", `@${repoPath("test", "fixtures", "tyk-article-pre-object.json")}`, `${server().baseUrl}/coprocess.Dispatcher/Dispatch`]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), articleObjectJson);
   });
@@ -87,7 +87,7 @@ describe("buf curl (reflection only) against the server process", () => {
     assert.ok(paths.length >= 8, "README shows a buf curl example per RPC");
     for (const p of paths) {
       assert.ok(
-        services.some((s) => p.startsWith(s + "/")),
+        services.some((s) => p.startsWith(`${s}/`)),
         `${p} is served`,
       );
     }

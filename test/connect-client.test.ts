@@ -8,7 +8,7 @@ import { Dispatcher, EventReplySchema, ObjectSchema } from "../gen/coprocess_obj
 import { Echo } from "../gen/echo_pb.js";
 import { Users } from "../gen/users_pb.js";
 import { articleObject } from "./helpers/fixtures.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // The real server process, called over the wire with the typed Connect
 // clients generated from our protos.

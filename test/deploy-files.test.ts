@@ -1,14 +1,14 @@
 import { strict as assert } from "node:assert";
-import { silentLogger } from "./helpers/loggers.js";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { parseConfig, type Config } from "../src/config/config.js";
+import { type Config, parseConfig } from "../src/config/config.js";
 import { formatListenAddress } from "../src/transport/listen-address.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
 import { productionNodeArgs } from "./bench/production.js";
 import { dockerfile } from "./helpers/dockerfile.js";
+import { silentLogger } from "./helpers/loggers.js";
 import { repoPath } from "./helpers/paths.js";
 
 // Dockerfile, compose and Kubernetes files cannot run on this machine, so
@@ -69,7 +69,7 @@ describe("deployment files", () => {
     const composePath = repoPath("config", "docker", "compose.yaml");
     const compose = parseYaml(readFileSync(composePath, "utf8")) as { services: Record<string, any> };
     assert.deepEqual(Object.keys(compose.services).sort(), ["plugins", "redis", "tyk-gateway", "tyk-oas-api"]);
-    const plugins = compose.services["plugins"];
+    const plugins = compose.services.plugins;
     assert.ok(existsSync(join(dirname(composePath), plugins.build.context, "Dockerfile")));
     const gateway = compose.services["tyk-gateway"];
     assert.match(gateway.image, /^tykio\/tyk-gateway:v5\.\d+/);
@@ -92,7 +92,7 @@ describe("deployment files", () => {
       ) as string[],
     );
     assert.equal(Number(target.port), port(formatListenAddress(image.listen[0]!)));
-    const apps = mounts.filter(([, t]) => t!.startsWith(tykConf.app_path + "/")).map(([h]) => h!);
+    const apps = mounts.filter(([, t]) => t!.startsWith(`${tykConf.app_path}/`)).map(([h]) => h!);
     // The shipped definitions, whose hooks shipped-config.test.ts checks against config/plugins.json;
     // the image serves that file's plugins. The Classic one goes into app_path; the OAS one is
     // posted to the Gateway API (the gateway skips a bare OAS document in app_path).
@@ -124,7 +124,8 @@ describe("deployment files", () => {
     assert.ok(serve.length > 0);
     assert.deepEqual(
       nodeOptions(
-        scripts["start"]!.split(" && ")
+        scripts
+          .start!.split(" && ")
           .at(-1)!
           .replace(/^exec /, "")
           .split(" "),
@@ -160,14 +161,14 @@ describe("deployment files", () => {
     const config = serverConfig(container.args as string[]);
     const grpcPort = port(formatListenAddress(config.listen[0]!));
     const named = Object.fromEntries((container.ports as Array<{ name: string; containerPort: number }>).map((p) => [p.name, p.containerPort]));
-    assert.equal(named["grpc"], grpcPort);
-    assert.equal(named["http"], port(formatListenAddress(config.httpListen[0]!)));
+    assert.equal(named.grpc, grpcPort);
+    assert.equal(named.http, port(formatListenAddress(config.httpListen[0]!)));
     assert.equal(container.readinessProbe.grpc.port, grpcPort);
     assert.equal(container.livenessProbe.grpc.port, grpcPort);
     assert.ok(container.resources.requests.cpu && container.resources.requests.memory);
     assert.ok(pod.spec.terminationGracePeriodSeconds * 1000 > config.gracePeriodMs, "Kubernetes waits longer than the drain");
     assert.equal(pod.spec.securityContext.runAsNonRoot, true);
-    assert.equal(pod.metadata.annotations["prometheus.io/port"], String(named["http"]));
+    assert.equal(pod.metadata.annotations["prometheus.io/port"], String(named.http));
     for (const service of services) {
       assert.deepEqual(service.spec.selector, pod.metadata.labels);
       for (const p of service.spec.ports as Array<{ targetPort: string }>)

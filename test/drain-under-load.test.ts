@@ -6,9 +6,9 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { runH2load } from "./bench/h2load.js";
-import { GrpcLoad } from "./helpers/grpc-load.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { GrpcLoad } from "./helpers/grpc-load.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // Under load, with calls in flight: SIGTERM drains, and a worker killed
 // under --workers loses only its own calls. The load is h2load plus a

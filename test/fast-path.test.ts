@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import { silentLogger } from "./helpers/loggers.js";
 import { once } from "node:events";
 import * as http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
@@ -7,11 +6,12 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createContextValues, createServiceImplSpec, type Interceptor } from "@connectrpc/connect";
 import { compressionGzip } from "@connectrpc/connect-node";
 import { Echo, EchoReplySchema, EchoRequestSchema } from "../gen/echo_pb.js";
-import { createGrpcUnaryFastPath } from "../src/rpc/fast-path/grpc-unary.js";
 import { RepeatLimitedLog } from "../src/observability/repeated-lines.js";
+import { createGrpcUnaryFastPath } from "../src/rpc/fast-path/grpc-unary.js";
 import { kPeer } from "../src/rpc/peer.js";
-import { probeEcho, type ProbeRecord } from "./helpers/probe-echo.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
+import { silentLogger } from "./helpers/loggers.js";
+import { type ProbeRecord, probeEcho } from "./helpers/probe-echo.js";
 import { rawGrpcCall } from "./helpers/raw-http2.js";
 
 // The fast path on its own, with interceptors of a kind the server does not

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fuzzCases } from "./fuzz/cases.js";
 import { driveFuzz, type FuzzReport } from "./fuzz/drive.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // Mutated Dispatch requests over the wire, with valid ones in between.
 // FUZZ_CALLS and FUZZ_SEED make longer or different runs (`pnpm fuzz`); the
@@ -64,7 +64,7 @@ const failedCalls = (r: FuzzReport) => Object.entries(r.byStatus).reduce((n, [co
 
 /** The failed calls the log accounts for: a line each, or a summary line's count of the repeats it stands for. */
 function loggedFailures(server: ServerProcess): number {
-  return server.lines.reduce((n, l) => (l.msg === "rpc failed" || l.msg === "rpc refused" ? n + (Number(l["repeated"]) || 1) : n), 0);
+  return server.lines.reduce((n, l) => (l.msg === "rpc failed" || l.msg === "rpc refused" ? n + (Number(l.repeated) || 1) : n), 0);
 }
 
 function* validOnly(n: number) {

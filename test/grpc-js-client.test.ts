@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { after, before, describe, it } from "node:test";
 import { collectStream, grpc, grpcJsClients, unary } from "./helpers/grpc-js.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // @grpc/grpc-js with @grpc/proto-loader reading proto/ at run time: a client
 // that shares no code with the server, as the tutorials' Python clients.

@@ -2,8 +2,8 @@ import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { servedServiceNames } from "./helpers/fixtures.js";
 import { externalTool } from "./helpers/external-tools.js";
+import { servedServiceNames } from "./helpers/fixtures.js";
 import { repoPath } from "./helpers/paths.js";
 import { useServerProcess } from "./helpers/server-process.js";
 

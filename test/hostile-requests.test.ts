@@ -1,14 +1,14 @@
 import { strict as assert } from "node:assert";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema, ObjectSchema } from "../gen/coprocess_object_pb.js";
+import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
-import { rawGrpcCall } from "./helpers/raw-http2.js";
 import { rawHttp1 } from "./helpers/raw-http1.js";
-import { startServerProcess, useServerProcess, type ServerProcess } from "./helpers/server-process.js";
-import * as net from "node:net";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
+import { type ServerProcess, startServerProcess, useServerProcess } from "./helpers/server-process.js";
 
 // Requests no well-behaved client sends, on every listener: each gets a
 // clear answer and a log line, and the server keeps serving everyone else.
@@ -56,7 +56,7 @@ describe("malformed request targets", () => {
     for (const [name, address] of listeners()) {
       const res = await rawHttp1(address, "GET //[ HTTP/1.1\r\nHost: x\r\n\r\n");
       assert.equal(res.status, 400, `${name}: ${res.text}`);
-      await server().waitForLog((l) => l.msg === "bad request" && l["path"] === "//[" && l["reason"] === "malformed request target");
+      await server().waitForLog((l) => l.msg === "bad request" && l.path === "//[" && l.reason === "malformed request target");
       await stillServing(server());
     }
   });
@@ -66,7 +66,7 @@ describe("malformed request targets", () => {
       for (const host of ["[", "a:99999"]) {
         const res = await rawHttp1(address, jsonEcho(`Host: ${host}\r\n`));
         assert.equal(res.status, 400, `${name}, Host ${host}: ${res.text}`);
-        await server().waitForLog((l) => l.msg === "bad request" && l["host"] === host && l["reason"] === "malformed authority");
+        await server().waitForLog((l) => l.msg === "bad request" && l.host === host && l.reason === "malformed authority");
       }
       await stillServing(server());
     }
@@ -92,7 +92,7 @@ describe("malformed request targets", () => {
     for (const { reason, ...headers } of cases) {
       const res = await h2Request(server().baseUrl, headers, headers["content-type"] === "application/json" ? "{}" : echo);
       assert.equal(res.status, 400, JSON.stringify(headers));
-      await server().waitForLog((l) => l.msg === "bad request" && l["protocol"] === "HTTP/2" && l["path"] === headers[":path"] && l["reason"] === reason);
+      await server().waitForLog((l) => l.msg === "bad request" && l.protocol === "HTTP/2" && l.path === headers[":path"] && l.reason === reason);
     }
     await stillServing(server());
   });
@@ -102,7 +102,7 @@ describe("malformed request targets", () => {
       const res = await rawHttp1(address, "GARBAGE\r\n\r\n");
       assert.equal(res.status, 400, `${name}: ${res.text}`);
     }
-    await server().waitForLog((l) => l.msg === "bad HTTP/1.1 request" && l["code"] === "HPE_INVALID_METHOD");
+    await server().waitForLog((l) => l.msg === "bad HTTP/1.1 request" && l.code === "HPE_INVALID_METHOD");
     await stillServing(server());
   });
 });
@@ -122,7 +122,7 @@ describe("log integrity", () => {
     const res = await rawGrpcCall(server().baseUrl, "/coprocess.Dispatcher/DispatchEvent", grpcFrame(toBinary(EventSchema, create(EventSchema, { payload }))));
     assert.equal(res.trailers["grpc-status"], "0");
     const line = await server().waitForLog((l) => l.msg === "received event");
-    const event = line["event"] as Record<string, unknown>;
+    const event = line.event as Record<string, unknown>;
     assert.equal(event["coprocess.Object:base64"], 'quote " inside');
     assert.equal(event["coprocess.Object:base64:unmasked"], forged);
     assert.equal("object" in line, false, "no Object was made of the caller's text");
@@ -156,8 +156,8 @@ describe("refusal lines", () => {
   it("a client that disconnects mid-upload is logged as CANCELED with its peer, on the fast path and connect's", async () => {
     for (const contentType of ["application/grpc", "application/grpc-web"]) {
       const peer = await dropMidUpload(server().baseUrl, contentType);
-      const line = await server().waitForLog((l) => l.msg === "rpc refused" && l["peer"] === peer);
-      assert.equal(line["code"], "Canceled", `${contentType}: ${JSON.stringify(line)}`);
+      const line = await server().waitForLog((l) => l.msg === "rpc refused" && l.peer === peer);
+      assert.equal(line.code, "Canceled", `${contentType}: ${JSON.stringify(line)}`);
     }
     // gRPC-Web over HTTP/1.1 on --http-listen.
     const socket = net.connect(Number(server().httpBaseUrl!.split(":")[2]), "127.0.0.1");
@@ -166,8 +166,8 @@ describe("refusal lines", () => {
     socket.write("POST /echo.Echo/Reply HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc-web\r\ncontent-length: 100005\r\n\r\n\0\0\x01\x86\xa0AAAA");
     await new Promise((r) => setTimeout(r, 200));
     socket.destroy();
-    const line = await server().waitForLog((l) => l.msg === "rpc refused" && l["peer"] === peer);
-    assert.equal(line["code"], "Canceled", JSON.stringify(line));
+    const line = await server().waitForLog((l) => l.msg === "rpc refused" && l.peer === peer);
+    assert.equal(line.code, "Canceled", JSON.stringify(line));
   });
 
   it("refusals on connect's path carry the peer: Connect and gRPC-Web over HTTP/2, gRPC-Web on --http-listen", async () => {
@@ -181,10 +181,10 @@ describe("refusal lines", () => {
       ["/nope.Nope/Nothing", "POST"],
       ["/echo.Echo/Reply", "GET"],
     ]) {
-      const lines = await server().waitForLog((l) => l.msg === "rpc refused" && l["path"] === path && l["method"] === method);
-      assert.match(String(lines["peer"]), /^127\.0\.0\.1:\d+$/, JSON.stringify(lines));
+      const lines = await server().waitForLog((l) => l.msg === "rpc refused" && l.path === path && l.method === method);
+      assert.match(String(lines.peer), /^127\.0\.0\.1:\d+$/, JSON.stringify(lines));
     }
-    assert.equal(server().lines.filter((l) => l.msg === "rpc refused" && l["path"] === "/nope.Nope/Nothing" && l["peer"] === undefined).length, 0);
+    assert.equal(server().lines.filter((l) => l.msg === "rpc refused" && l.path === "/nope.Nope/Nothing" && l.peer === undefined).length, 0);
   });
 
   it("the same refusal repeated 500 times: at most 20 lines, and a line with the count of the rest", async () => {
@@ -206,13 +206,13 @@ describe("refusal lines", () => {
       );
       await Promise.all(calls);
       session.close();
-      const missing = (l: Record<string, unknown>) => l["msg"] === "rpc refused" && /missing input message/.test(String(l["message"]));
+      const missing = (l: Record<string, unknown>) => l.msg === "rpc refused" && /missing input message/.test(String(l.message));
       await noisy.waitForLog((l) => missing(l) && noisy.lines.filter(missing).length >= 20);
       assert.equal(await noisy.stop(), 0);
       const lines = noisy.lines.filter(missing);
       assert.ok(lines.length <= 21, `${lines.length} lines`);
       assert.equal(
-        lines.reduce((n, l) => n + (Number(l["repeated"]) || 1), 0),
+        lines.reduce((n, l) => n + (Number(l.repeated) || 1), 0),
         500,
         "every refusal is accounted for",
       );

@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import * as http2 from "node:http2";
 import { describe, it } from "node:test";
-import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
+import { brotliCompressSync, gzipSync, constants as zlib } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { EventSchema } from "../gen/coprocess_object_pb.js";
+import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { CreateUserRequestSchema } from "../gen/users_types_pb.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
 import { grpcStatusOf, rawGrpcCallOn } from "./helpers/raw-http2.js";
@@ -111,8 +111,8 @@ describe("expensive refusals", () => {
       const res = await rawGrpcCallOn(session, "/coprocess.Dispatcher/DispatchEvent", grpcFrame(toBinary(EventSchema, create(EventSchema, { payload: deep }))));
       assert.equal(grpcStatusOf(res), "3", decodeURIComponent(String(res.trailers["grpc-message"])));
       assert.match(decodeURIComponent(String(res.trailers["grpc-message"])), /nested deeper than/);
-      await server().waitForLog((l) => l.msg === "rpc failed" && l["code"] === "InvalidArgument" && /nested/.test(String(l["message"])));
-      assert.equal(server().lines.filter((l) => l.level === 50 && l["rpc"] === "coprocess.Dispatcher/DispatchEvent").length, 0, "no error-level line");
+      await server().waitForLog((l) => l.msg === "rpc failed" && l.code === "InvalidArgument" && /nested/.test(String(l.message)));
+      assert.equal(server().lines.filter((l) => l.level === 50 && l.rpc === "coprocess.Dispatcher/DispatchEvent").length, 0, "no error-level line");
       // A Tyk event, nested as the gateway nests it, is still served.
       const event = JSON.stringify({
         message: { Type: "AuthFailure", Meta: { Key: "k", Origin: "127.0.0.1" }, TimeStamp: "now" },

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
-import { dockerfile, type DockerInstruction } from "./helpers/dockerfile.js";
+import { type DockerInstruction, dockerfile } from "./helpers/dockerfile.js";
 import { repoPath } from "./helpers/paths.js";
 import { followLog } from "./helpers/server-process.js";
 

@@ -4,8 +4,8 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { describe, it } from "node:test";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // The connection and call limits, observed from the client side of a real
 // socket against a server process.

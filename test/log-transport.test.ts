@@ -5,9 +5,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Dispatcher, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { SessionStateSchema } from "../gen/coprocess_session_state_pb.js";
+import { maskObjectJson } from "../src/tyk/mask.js";
 import { deferredObjectMark, markDeferredObject } from "../src/tyk/object-log.js";
 import { expandDeferredObjects as expandInto, LineExpander } from "../src/tyk/object-log-thread.js";
-import { maskObjectJson } from "../src/tyk/mask.js";
 import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
 import { startServerProcess } from "./helpers/server-process.js";
 
@@ -35,7 +35,7 @@ describe("log transport", () => {
     const out = expandDeferredObjects(line(`"traceId":"t1",${markDeferredObject(base64(toBinary(ObjectSchema, object)), false)}`));
     assert.equal(out, line(`"traceId":"t1","object":${JSON.stringify(maskObjectJson(toJson(ObjectSchema, object)))}`));
     assert.doesNotMatch(out, /SECRET/);
-    assert.equal((JSON.parse(out) as { object: { request: { headers: Record<string, string> } } }).object.request.headers["Authorization"], "[redacted]");
+    assert.equal((JSON.parse(out) as { object: { request: { headers: Record<string, string> } } }).object.request.headers.Authorization, "[redacted]");
   });
 
   it("the unmasked field (--log-secrets) shows the Object as it is", () => {
@@ -82,7 +82,7 @@ describe("log transport", () => {
   });
 
   it("a line split across chunks is written whole, once its end has arrived", () => {
-    const text = line(`${markDeferredObject(base64(toBinary(ObjectSchema, articleObject())), false)}`) + `{"level":30,"msg":"next"}\n`;
+    const text = `${line(`${markDeferredObject(base64(toBinary(ObjectSchema, articleObject())), false)}`)}{"level":30,"msg":"next"}\n`;
     const whole = expandDeferredObjects(text);
     for (const cut of [1, 60, 100, text.length - 30, text.length - 1]) {
       const pieces: string[] = [];
@@ -110,7 +110,7 @@ describe("log transport", () => {
       await client.dispatch(articleObject());
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
       const expected = structuredClone(articleObjectJson) as { request: { headers: Record<string, string> } };
-      expected.request.headers["Authorization"] = "[redacted]";
+      expected.request.headers.Authorization = "[redacted]";
       assert.deepEqual(dump.object, expected);
       assert.ok(!server.stdout().includes(deferredObjectMark));
     } finally {

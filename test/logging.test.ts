@@ -1,19 +1,18 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
+import { toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Dispatcher } from "../gen/coprocess_object_pb.js";
-import { Users } from "../gen/users_pb.js";
-import { toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
-import { ObjectSchema } from "../gen/coprocess_object_pb.js";
+import { Dispatcher, ObjectSchema } from "../gen/coprocess_object_pb.js";
+import { Users } from "../gen/users_pb.js";
 import { articleObject, articleObjectJson } from "./helpers/fixtures.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
-import { rawGrpcCall } from "./helpers/raw-http2.js";
-import { requestObject } from "./helpers/tyk-gateway.js";
 import { repoPath } from "./helpers/paths.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { rawGrpcCall } from "./helpers/raw-http2.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
+import { requestObject } from "./helpers/tyk-gateway.js";
 
 // What the server writes to stdout, captured from the real process.
 
@@ -35,7 +34,7 @@ describe("logging", () => {
       assert.deepEqual([hook.hookType, hook.hookName, hook.apiId], ["Pre", "MyPreCustomPluginForBasicAuth", "04e911d3012646d97fcdd6c846fafc4b"]);
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
       const expected = structuredClone(articleObjectJson) as { request: { headers: Record<string, string> } };
-      expected.request.headers["Authorization"] = "[redacted]";
+      expected.request.headers.Authorization = "[redacted]";
       assert.deepEqual(dump.object, expected);
       assert.doesNotMatch(server.stdout(), /ZGV2QHR5ay5pbzpwYXN0cnk=/);
     }));
@@ -56,7 +55,7 @@ describe("logging", () => {
     afterDispatch(["--log-level", "info", "--log-objects"], async (server) => {
       const dump = await server.waitForLog((l) => l.msg === "dispatch object");
       assert.equal(dump.level, 30);
-      assert.equal((dump.object as { request: { headers: Record<string, string> } }).request.headers["Authorization"], "[redacted]");
+      assert.equal((dump.object as { request: { headers: Record<string, string> } }).request.headers.Authorization, "[redacted]");
     }));
 
   it("--log-objects: an Object over 256 KiB is logged without its bodies (a 20 MB upload's line stalled the log thread, and the exit failed)", async () => {
@@ -75,8 +74,8 @@ describe("logging", () => {
       assert.equal(logged.request.body, `[${20 * 2 ** 20} bytes not logged]`);
       assert.equal(logged.request.rawBody, `[${20 * 2 ** 20} bytes not logged]`);
       assert.equal(logged.request.url, "/upload");
-      assert.equal(logged.request.headers["Authorization"], "[redacted]");
-      assert.ok(Number(dump["objectBytes"]) > 40 * 2 ** 20);
+      assert.equal(logged.request.headers.Authorization, "[redacted]");
+      assert.ok(Number(dump.objectBytes) > 40 * 2 ** 20);
     } finally {
       assert.equal(await server.stop(), 0);
     }

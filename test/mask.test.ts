@@ -57,7 +57,7 @@ describe("masking credentials in logs", () => {
     assert.deepEqual(json.request?.extendedParams, { key: "[redacted]", client_secret: "[redacted]", region: "eu" });
     assert.equal(json.request?.url, "/get?key=[redacted]&page=2");
     assert.equal(json.request?.requestUri, "/get?page=2&x-access-key=[redacted]");
-    assert.equal(json.request?.headers?.["Accept"], "*/*");
+    assert.equal(json.request?.headers?.Accept, "*/*");
   });
 
   it("an event's Meta: the key, a token, the originating request; the rest and the payload itself untouched", () => {

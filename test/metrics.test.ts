@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import { silentLogger } from "./helpers/loggers.js";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
@@ -8,6 +7,7 @@ import { createMetrics, type HookMetricOutcome } from "../src/observability/metr
 import { definePlugin, reject } from "../src/tyk/plugin.js";
 import { PluginHost } from "../src/tyk/plugin-host.js";
 import { PluginRegistry } from "../src/tyk/registry.js";
+import { silentLogger } from "./helpers/loggers.js";
 
 // Hook outcome counting: bounded labels whatever names callers send.
 

@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ObjectSchema } from "../gen/coprocess_object_pb.js";
-import { EchoRequestSchema } from "../gen/echo_pb.js";
 import { HookType } from "../gen/coprocess_common_pb.js";
+import { ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { ReturnOverridesSchema } from "../gen/coprocess_return_overrides_pb.js";
+import { EchoRequestSchema } from "../gen/echo_pb.js";
 
 // patches/@bufbuild__protobuf@2.17.0.patch makes toBinary reuse one writer
 // between calls. These are the ways that could go wrong: results sharing

@@ -4,8 +4,8 @@ import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { servedServiceNames } from "./helpers/fixtures.js";
 import { externalTool } from "./helpers/external-tools.js";
+import { servedServiceNames } from "./helpers/fixtures.js";
 import { repoPath } from "./helpers/paths.js";
 import { useServerProcess } from "./helpers/server-process.js";
 
@@ -88,8 +88,8 @@ describe("Python grpcio clients, in the tutorials' style", { skip }, () => {
 
   it("reflection (grpcio-reflection's descriptor database): every service, and Users without a package", () => {
     const seen = run("reflection");
-    assert.deepEqual(seen["services"], servedServiceNames);
-    assert.deepEqual(seen["usersMethods"], ["CreateUser", "GetUsers"]);
-    assert.equal(seen["createUserInput"], "users.CreateUserRequest");
+    assert.deepEqual(seen.services, servedServiceNames);
+    assert.deepEqual(seen.usersMethods, ["CreateUser", "GetUsers"]);
+    assert.equal(seen.createUserInput, "users.CreateUserRequest");
   });
 });

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { after, before, describe, it } from "node:test";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
-import { ObjectSchema, type Object$ } from "../gen/coprocess_object_pb.js";
+import { type Object$, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { definePlugin, reject } from "../src/tyk/plugin.js";
 import { PluginRegistry } from "../src/tyk/registry.js";
 import { startApp, type TestApp } from "./helpers/app.js";

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseConfig, usage } from "../src/config/config.js";
-import { envVariable, fileKey, settings, type Setting } from "../src/config/settings.js";
+import { envVariable, fileKey, type Setting, settings } from "../src/config/settings.js";
 import { renderSettingsBlocks } from "../src/config/settings-text.js";
 import { formatDuration, parseDuration } from "../src/util/duration.js";
 import { formatSize, parseSize } from "../src/util/size.js";

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
-import { silentLogger } from "./helpers/loggers.js";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseConfig } from "../src/config/config.js";
 import { formatListenAddress } from "../src/transport/listen-address.js";
 import { loadPlugins } from "../src/tyk/load-plugins.js";
 import type { HookKind, PluginRegistry } from "../src/tyk/registry.js";
+import { silentLogger } from "./helpers/loggers.js";
 import { repoPath } from "./helpers/paths.js";
 
 // The Tyk configuration shipped in config/: valid JSON of the documented
@@ -31,11 +31,11 @@ describe("shipped Tyk configuration (config/)", () => {
   it("Classic API definition: grpc driver, every hook type, ID extractor, cp_dynamic_handler events", async () => {
     const { registry } = await shippedRegistry();
     const api = json("config/tyk/api-classic.json");
-    assert.equal(typeof api["api_id"], "string");
-    assert.equal(api["use_keyless"], false);
-    assert.equal(api["enable_coprocess_auth"], true);
-    assert.equal(typeof api["proxy"].listen_path, "string");
-    const mw = api["custom_middleware"];
+    assert.equal(typeof api.api_id, "string");
+    assert.equal(api.use_keyless, false);
+    assert.equal(api.enable_coprocess_auth, true);
+    assert.equal(typeof api.proxy.listen_path, "string");
+    const mw = api.custom_middleware;
     assert.equal(mw.driver, "grpc");
     const names = (list: Array<{ name: string }>) => list.map((h) => h.name);
     assertRegistered(registry, "pre", names(mw.pre));
@@ -44,7 +44,7 @@ describe("shipped Tyk configuration (config/)", () => {
     assertRegistered(registry, "response", names(mw.response));
     assertRegistered(registry, "auth", [mw.auth_check.name]);
     assert.deepEqual(Object.keys(mw.id_extractor).sort(), ["extract_from", "extract_with", "extractor_config"]);
-    const handlers = Object.values(api["event_handlers"].events as Record<string, Array<{ handler_name: string; handler_meta: { name: string } }>>).flat();
+    const handlers = Object.values(api.event_handlers.events as Record<string, Array<{ handler_name: string; handler_meta: { name: string } }>>).flat();
     assert.ok(handlers.length > 0);
     for (const h of handlers) {
       assert.equal(h.handler_name, "cp_dynamic_handler");
@@ -55,7 +55,7 @@ describe("shipped Tyk configuration (config/)", () => {
   it("Tyk OAS API definition: x-tyk-api-gateway with grpc plugins and custom authentication", async () => {
     const { registry } = await shippedRegistry();
     const api = json("config/tyk/api-oas.json");
-    assert.match(api["openapi"], /^3\./);
+    assert.match(api.openapi, /^3\./);
     const x = api["x-tyk-api-gateway"];
     assert.equal(typeof x.info.name, "string");
     // The gateway stores an OAS API as <id>.json and <id>-oas.json, and when it reloads from disk
@@ -85,8 +85,8 @@ describe("shipped Tyk configuration (config/)", () => {
 
   it("tyk.conf snippets and env form point at where config/plugins.json listens", async () => {
     const { listen } = await shippedRegistry();
-    const tcp = json("config/tyk/tyk.tcp.conf")["coprocess_options"];
-    const unix = json("config/tyk/tyk.unix.conf")["coprocess_options"];
+    const tcp = json("config/tyk/tyk.tcp.conf").coprocess_options;
+    const unix = json("config/tyk/tyk.unix.conf").coprocess_options;
     for (const c of [tcp, unix]) {
       assert.equal(c.enable_coprocess, true);
       assert.equal(c.grpc_authority, "localhost", "set for gateways <= 5.8.2");

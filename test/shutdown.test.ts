@@ -2,14 +2,14 @@ import { strict as assert } from "node:assert";
 import * as http from "node:http";
 import type * as net from "node:net";
 import { describe, it } from "node:test";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection, type ServerReflectionRequestSchema } from "../gen/grpc/reflection/v1/reflection_pb.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import { PushQueue } from "./helpers/push-queue.js";
-import { startServerProcess } from "./helpers/server-process.js";
 import { rawGrpcCall } from "./helpers/raw-http2.js";
+import { startServerProcess } from "./helpers/server-process.js";
 
 type ReflectionRequest = MessageInitShape<typeof ServerReflectionRequestSchema>;
 const listServices: ReflectionRequest = { messageRequest: { case: "listServices", value: "" } };

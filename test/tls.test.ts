@@ -1,17 +1,17 @@
 import { strict as assert } from "node:assert";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as http2 from "node:http2";
 import * as https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { EchoRequestSchema, EchoReplySchema } from "../gen/echo_pb.js";
-import { makeDevCertificates, type DevCertificates } from "../src/dev-certs/make.js";
+import { EchoReplySchema, EchoRequestSchema } from "../gen/echo_pb.js";
+import { type DevCertificates, makeDevCertificates } from "../src/dev-certs/make.js";
 import { bufCurl } from "./helpers/buf-curl.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
 import { rawGrpcCall } from "./helpers/raw-http2.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // TLS and mTLS listeners, end to end: certificates from `pnpm certs`' own
 // code, a real server process, and clients that are not Connect.

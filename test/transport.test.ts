@@ -9,10 +9,10 @@ import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
 import { EchoRequestSchema } from "../gen/echo_pb.js";
-import { frame, headerBlock } from "./helpers/h2-frames.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
-import { startServerProcess, useServerProcess } from "./helpers/server-process.js";
-import { GatewayClient, applyRequestReply, requestObject } from "./helpers/tyk-gateway.js";
+import { frame, headerBlock } from "./helpers/h2-frames.js";
+import { type ServerProcess, startServerProcess, useServerProcess } from "./helpers/server-process.js";
+import { applyRequestReply, GatewayClient, requestObject } from "./helpers/tyk-gateway.js";
 
 // Transport details Tyk depends on: unix sockets, several listeners, empty
 // :authority from old gateways, one long-lived multiplexed connection.
@@ -109,8 +109,8 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
       assert.ok(reply2.includes("You said: hi"), "and a second call on the connection");
       const peer = client.localAddress;
       client.close();
-      const line = await server().waitForLog((l) => l.msg === "connection accepted" && l["peer"] === peer);
-      assert.equal(line["rewriteAuthority"], rewrite);
+      const line = await server().waitForLog((l) => l.msg === "connection accepted" && l.peer === peer);
+      assert.equal(line.rewriteAuthority, rewrite);
     });
   }
 
@@ -123,8 +123,8 @@ describe("empty :authority (Tyk <= 5.8.2 without grpc_authority)", () => {
     assert.ok(reply.includes("You said: hi"));
     const peer = client.localAddress;
     client.close();
-    const line = await server().waitForLog((l) => l.msg === "connection accepted" && l["peer"] === peer);
-    assert.equal(line["rewriteAuthority"], true);
+    const line = await server().waitForLog((l) => l.msg === "connection accepted" && l.peer === peer);
+    assert.equal(line.rewriteAuthority, true);
   });
 
   it("is refused with PROTOCOL_ERROR under --empty-authority refuse (Node's own behaviour)", async () => {
@@ -241,7 +241,7 @@ describe("unix sockets and several listeners", () => {
     const path = join(dir, "mode.sock");
     // The server inherits the most permissive umask there is.
     const umask = process.umask(0);
-    let server;
+    let server: ServerProcess;
     try {
       server = await startServerProcess(["--listen", `unix://${path}`]);
     } finally {

@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { repoPath } from "./helpers/paths.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
-import { errorPage } from "./helpers/tyk-gateway.js";
 import { freePort } from "./helpers/free-port.js";
-import { gatewayBinary, keylessApi, gatewayRequest, startGateway, startRedis, startUpstream, type Gateway } from "./helpers/tyk-real-gateway.js";
+import { repoPath } from "./helpers/paths.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
+import { errorPage } from "./helpers/tyk-gateway.js";
+import { type Gateway, gatewayBinary, gatewayRequest, keylessApi, startGateway, startRedis, startUpstream } from "./helpers/tyk-real-gateway.js";
 
 // The real Tyk Gateway in front of this project's server: real HTTP requests
 // to the gateway, real processes (Redis, the gateway, an upstream written
@@ -32,12 +32,12 @@ function pluginConfig(dir: string): string {
     pluginOptions: Record<string, Record<string, unknown>>;
   };
   const options = shipped.pluginOptions;
-  options["custom-auth"]!["keys"] = {
-    ...(options["custom-auth"]!["keys"] as object),
+  options["custom-auth"]!.keys = {
+    ...(options["custom-auth"]!.keys as object),
     "quota-key": { quotaMax: 2, quotaRenewalRate: 3600, metadata: { team: "quota" } },
     "rate-key": { rate: 2, per: 60, metadata: { team: "rate" } },
   };
-  options["header-injection"]!["sessionMetadata"] = ["team", "testkey", "testkey2"];
+  options["header-injection"]!.sessionMetadata = ["team", "testkey", "testkey2"];
   const config = { ...shipped, plugins: [...shipped.plugins, repoPath("dist", "test", "fixtures", "tyk-test-plugins.js")] };
   const path = join(dir, "plugins.json");
   writeFileSync(path, JSON.stringify(config, null, 2));
@@ -184,16 +184,16 @@ for (const transport of transports) {
       const seen = upstream.last("/get")!;
       assert.equal(seen.url, "/get?name=tyk");
       assert.equal(seen.headers["x-custom"], "kept");
-      assert.equal(seen.headers["authorization"], "Basic dGVzdDp0ZXN0");
+      assert.equal(seen.headers.authorization, "Basic dGVzdDp0ZXN0");
       const logged = await plugins.waitForLog(
-        (l) => l.msg === "dispatch object" && (l["object"] as { hookName?: string })?.hookName === "MyPreCustomPluginForBasicAuth",
+        (l) => l.msg === "dispatch object" && (l.object as { hookName?: string })?.hookName === "MyPreCustomPluginForBasicAuth",
       );
-      const object = logged["object"] as { hookType: string; request: { url: string; headers: Record<string, string> }; spec: Record<string, string> };
+      const object = logged.object as { hookType: string; request: { url: string; headers: Record<string, string> }; spec: Record<string, string> };
       assert.equal(object.hookType, "Pre");
       assert.equal(object.request.url, "/article/get?name=tyk");
       assert.equal(object.request.headers["X-Custom"], "kept");
-      assert.equal(object.request.headers["Authorization"], "[redacted]");
-      assert.equal(object.spec["APIID"], "article");
+      assert.equal(object.request.headers.Authorization, "[redacted]");
+      assert.equal(object.spec.APIID, "article");
     });
 
     it("header injection ('Pre Hook with SetHeaders'): the upstream sees the plugin's header", async () => {
@@ -356,8 +356,8 @@ for (const transport of transports) {
       const seen = upstream.last("/get?")!;
       const query = new URL(seen.url, "http://x").searchParams;
       assert.deepEqual([query.get("a"), query.get("b"), query.get("remove"), query.get("customparam"), query.get("q")], ["1", "2", null, "customvalue", "été"]);
-      assert.equal(seen.headers["test"], "value");
-      assert.equal(seen.headers["deletethisheader"], undefined);
+      assert.equal(seen.headers.test, "value");
+      assert.equal(seen.headers.deletethisheader, undefined);
       const multi = seen.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === "x-multi");
       assert.deepEqual(multi, ["one", "two"], "both values of a repeated header reach the upstream");
       assert.equal(Buffer.from(String(seen.headers["x-unicode"]), "latin1").toString("utf8"), "héllo ✓");
@@ -383,12 +383,12 @@ for (const transport of transports) {
     it("events: an AuthFailure reaches the API's cp_dynamic_handler through DispatchEvent", async () => {
       const res = await request("/grpc-ts-classic/get", { headers: { Authorization: "wrong-key-for-the-event" } });
       assert.equal(res.status, 403);
-      const line = await plugins.waitForLog((l) => l.msg === "tyk event" && l["eventType"] === "AuthFailure");
-      assert.equal(line["apiId"], "tyk-grpc-ts-classic");
+      const line = await plugins.waitForLog((l) => l.msg === "tyk event" && l.eventType === "AuthFailure");
+      assert.equal(line.apiId, "tyk-grpc-ts-classic");
       const received = await plugins.waitForLog(
-        (l) => l.msg === "received event" && (l["event"] as { message?: { Type?: string } })?.message?.Type === "AuthFailure",
+        (l) => l.msg === "received event" && (l.event as { message?: { Type?: string } })?.message?.Type === "AuthFailure",
       );
-      assert.equal((received["event"] as { message: { Meta: { Key: string } } }).message.Meta.Key, "[redacted]");
+      assert.equal((received.event as { message: { Meta: { Key: string } } }).message.Meta.Key, "[redacted]");
     });
   });
 }
@@ -449,12 +449,12 @@ describe("the real Tyk Gateway: tracing, failures, restarts", { skip: missing },
   it("W3C trace context: with the gateway's OpenTelemetry on, the hook sees the traceparent of the request's trace", async () => {
     const res = await request("/traced/get");
     assert.equal(res.status, 200, res.text);
-    const line = await plugins!.waitForLog((l) => l.msg === "hook saw trace context" && l["trace"] !== null);
-    const trace = line["trace"] as { traceId: string; traceparent: string };
+    const line = await plugins!.waitForLog((l) => l.msg === "hook saw trace context" && l.trace !== null);
+    const trace = line.trace as { traceId: string; traceparent: string };
     assert.match(trace.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
-    assert.equal(line["traceId"], trace.traceId, "the plugin's log lines carry the trace id");
+    assert.equal(line.traceId, trace.traceId, "the plugin's log lines carry the trace id");
     // The upstream request belongs to the same trace.
-    const upstreamTrace = String(upstream.last("/get")!.headers["traceparent"] ?? "");
+    const upstreamTrace = String(upstream.last("/get")!.headers.traceparent ?? "");
     assert.equal(upstreamTrace.split("-")[1], trace.traceId);
   });
 
@@ -469,7 +469,7 @@ describe("the real Tyk Gateway: tracing, failures, restarts", { skip: missing },
     assert.equal(hung.status, 500);
     assert.ok(performance.now() - started >= 900, "answered once the 1 s budget ran out");
     for (const code of ["Internal", "DeadlineExceeded"]) {
-      await plugins!.waitForLog((l) => l.msg === "rpc failed" && l["code"] === code);
+      await plugins!.waitForLog((l) => l.msg === "rpc failed" && l.code === code);
     }
   });
 

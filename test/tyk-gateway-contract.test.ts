@@ -5,19 +5,19 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create, equals } from "@bufbuild/protobuf";
 import { HookType } from "../gen/coprocess_common_pb.js";
-import { ObjectSchema, type Object$ } from "../gen/coprocess_object_pb.js";
+import { type Object$, ObjectSchema } from "../gen/coprocess_object_pb.js";
 import { SessionStateSchema } from "../gen/coprocess_session_state_pb.js";
 import { grpc } from "./helpers/grpc-js.js";
 import { repoPath } from "./helpers/paths.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 import {
-  GatewayClient,
   applyAuthReply,
   applyRequestReply,
   applyResponseReply,
+  GatewayClient,
+  type HttpRequest,
   requestObject,
   responseObject,
-  type HttpRequest,
 } from "./helpers/tyk-gateway.js";
 
 // Tyk's own gRPC plugin tests (G1-G10 in tyk-gateway.md section 7) and the
@@ -90,7 +90,7 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
     const result = applyRequestReply(req, await call(requestObject(HookType.Pre, "injectHeaders", req)));
     assert.equal(result.kind, "continue");
     assert.ok(result.kind === "continue");
-    assert.equal(result.request.headers["Testheader"], "testvalue");
+    assert.equal(result.request.headers.Testheader, "testvalue");
     assert.equal(result.request.headers["Content-Type"], "text/plain");
     assert.equal(result.request.url, "/api/get?a=1");
     assert.equal(result.request.method, "POST");
@@ -164,7 +164,7 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
     assert.equal(result.session.per, 1);
     assert.equal(result.session.quotaMax, 1n);
     assert.equal(result.session.quotaRenewalRate, 60n);
-    assert.equal(result.session.metadata["sessionMetaKey"], "customAuthSessionMetaValue");
+    assert.equal(result.session.metadata.sessionMetaKey, "customAuthSessionMetaValue");
     const deadline = Number(result.session.idExtractorDeadline);
     assert.ok(deadline >= before + 2 && deadline <= before + 4, `deadline ${deadline} is now+2 s in seconds, not milliseconds`);
   });
@@ -251,9 +251,9 @@ describe("Tyk gateway contract (grpc-js client, gateway-built Objects)", () => {
     const req = get("/get?a=1&b=2&remove=3", { Deletethisheader: "x", Keep: "y" });
     const result = applyRequestReply(req, await call(requestObject(HookType.Pre, "postProcess", req)));
     assert.ok(result.kind === "continue");
-    assert.equal(result.request.headers["Test"], "value");
-    assert.equal(result.request.headers["Deletethisheader"], undefined);
-    assert.equal(result.request.headers["Keep"], "y");
+    assert.equal(result.request.headers.Test, "value");
+    assert.equal(result.request.headers.Deletethisheader, undefined);
+    assert.equal(result.request.headers.Keep, "y");
     const params = new URL(result.request.url, "http://x").searchParams;
     assert.deepEqual([...params.keys()].sort(), ["a", "b", "customparam"]);
     assert.equal(params.get("customparam"), "customvalue");

@@ -57,7 +57,7 @@ async function viaChain(message: string, interceptors?: Interceptor[]): Promise<
     return isPromiseLike(out) ? out.then(wrap) : wrap(out);
   }, interceptors ?? rec.interceptors);
   const req = { stream: false, service: Echo, method: Echo.method.reply, message: create(EchoRequestSchema, { message }) } as unknown as UnaryRequest;
-  let result;
+  let result: ReturnType<typeof invoke>;
   try {
     result = invoke(req);
   } catch {

@@ -6,9 +6,9 @@ import { Code, ConnectError, createServiceImplSpec } from "@connectrpc/connect";
 import { Users } from "../gen/users_pb.js";
 import { GetUsersRequestSchema } from "../gen/users_types_pb.js";
 import { startApp, type TestApp } from "./helpers/app.js";
-import { capturingLogger } from "./helpers/loggers.js";
 import { grpcFrame } from "./helpers/grpc-frame.js";
-import { rawGrpcCall, type RawResponse } from "./helpers/raw-http2.js";
+import { capturingLogger } from "./helpers/loggers.js";
+import { type RawResponse, rawGrpcCall } from "./helpers/raw-http2.js";
 
 // Some answers only fail when they are written: a status whose message or
 // details do not encode, fields HTTP/2 forbids. Written by connect or by
@@ -53,8 +53,8 @@ describe("answers that do not encode as they are", () => {
     assert.equal(decodeURIComponent(String(res.trailers["grpc-message"])), "cut in an emoji: \uFFFD");
     assert.equal(res.trailers["grpc-status-details-bin"], undefined, "its only detail did not encode");
     assert.equal(res.trailers["x-kept"], "k");
-    assert.equal(res.trailers["connection"], undefined);
-    assert.ok(lines.some((l) => l["rpc"] === "Users/CreateUser" && l["droppedDetails"] === 1 && l["messageRepaired"] === true));
+    assert.equal(res.trailers.connection, undefined);
+    assert.ok(lines.some((l) => l.rpc === "Users/CreateUser" && l.droppedDetails === 1 && l.messageRepaired === true));
   });
 
   it("the same call over the Connect protocol: its error as JSON", async () => {
@@ -72,18 +72,16 @@ describe("answers that do not encode as they are", () => {
     assert.equal(res.trailers["grpc-status"], String(Code.FailedPrecondition));
     assert.equal(decodeURIComponent(String(res.trailers["grpc-message"])), "cut in an emoji: \uFFFD");
     assert.equal(res.trailers["grpc-status-details-bin"], undefined, "its only detail did not encode");
-    assert.equal(res.trailers["upgrade"], undefined);
-    assert.equal(res.trailers["connection"], undefined);
+    assert.equal(res.trailers.upgrade, undefined);
+    assert.equal(res.trailers.connection, undefined);
     assert.equal(res.trailers["x-kept"], "k");
     assert.ok(
       lines.some(
         (l) =>
-          String(l["msg"]).startsWith("response fields HTTP/2 forbids") &&
-          JSON.stringify(l["dropped"]) === '["connection","upgrade"]' &&
-          l["rpc"] === "Users/GetUsers",
+          String(l.msg).startsWith("response fields HTTP/2 forbids") && JSON.stringify(l.dropped) === '["connection","upgrade"]' && l.rpc === "Users/GetUsers",
       ),
     );
-    assert.ok(lines.some((l) => l["rpc"] === "Users/GetUsers" && l["droppedDetails"] === 1));
+    assert.ok(lines.some((l) => l.rpc === "Users/GetUsers" && l.droppedDetails === 1));
   });
 });
 

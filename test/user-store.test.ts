@@ -6,8 +6,8 @@ import { after, describe, it, type TestContext } from "node:test";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import { openPglite, openPostgres } from "../src/users/sql-driver.js";
 import { SqlUserStore } from "../src/users/sql-user-store.js";
-import { sqliteAvailable, SqliteUserStore } from "../src/users/sqlite-user-store.js";
-import { UsernameTakenError, UserStoreUnavailableError, type UserStore } from "../src/users/user-store.js";
+import { SqliteUserStore, sqliteAvailable } from "../src/users/sqlite-user-store.js";
+import { UsernameTakenError, type UserStore, UserStoreUnavailableError } from "../src/users/user-store.js";
 import { freshPostgres } from "./helpers/postgres.js";
 
 // One suite, every store: memory, SQLite (node:sqlite), embedded PGlite, and a real PostgreSQL server.

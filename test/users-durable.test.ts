@@ -8,9 +8,9 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Echo } from "../gen/echo_pb.js";
 import { Users } from "../gen/users_pb.js";
-import { freshPostgres } from "./helpers/postgres.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { sqliteAvailable } from "../src/users/sqlite-user-store.js";
+import { freshPostgres } from "./helpers/postgres.js";
+import { type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // The Users store behind real server processes: it survives restarts, opens
 // only when used, is shared by servers on one PostgreSQL, and reports a

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { ConnectError, Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { MemoryUserStore } from "../src/users/memory-user-store.js";
 import { hashPassword, verifyPassword } from "../src/users/password.js";
 import { UsernameTakenError } from "../src/users/user-store.js";

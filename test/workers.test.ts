@@ -8,7 +8,7 @@ import { after, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Echo } from "../gen/echo_pb.js";
-import { startServerProcess, type LogLine, type ServerProcess } from "./helpers/server-process.js";
+import { type LogLine, type ServerProcess, startServerProcess } from "./helpers/server-process.js";
 
 // --workers N: N processes share the listeners; a dead worker is replaced;
 // SIGTERM drains them all.
@@ -31,7 +31,7 @@ describe("--workers", () => {
     try {
       await server.waitForLog((l) => listening(server).length === 2 && l.msg === "server listening");
       const [first, second] = listening(server);
-      assert.deepEqual(first!["addresses"], second!["addresses"], "both workers listen on the same addresses");
+      assert.deepEqual(first!.addresses, second!.addresses, "both workers listen on the same addresses");
       assert.ok(existsSync(socket));
 
       const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => echoOnNewConnection(server, `m${i}`)));
@@ -40,17 +40,17 @@ describe("--workers", () => {
         Array.from({ length: 8 }, (_, i) => `You said: m${i}`),
       );
       // (Log lines arrive in batches: wait for them.)
-      const servedBy = () => new Set(server.lines.filter((l) => l.msg === "rpc ok").map((l) => l["worker"]));
+      const servedBy = () => new Set(server.lines.filter((l) => l.msg === "rpc ok").map((l) => l.worker));
       await server.waitForLog(() => servedBy().size === 2).catch(() => undefined);
       assert.deepEqual([...servedBy()].sort(), [1, 2], "calls were served by both workers");
 
-      process.kill(first!["workerPid"] as number, "SIGKILL");
+      process.kill(first!.workerPid as number, "SIGKILL");
       await server.waitForLog((l) => l.msg === "worker died: starting a new one");
-      await server.waitForLog((l: LogLine) => l.msg === "server listening" && l["worker"] === 3);
+      await server.waitForLog((l: LogLine) => l.msg === "server listening" && l.worker === 3);
       assert.equal(await echoOnNewConnection(server, "after"), "You said: after");
 
       assert.equal(await server.stop("SIGTERM"), 0, "the primary exits 0 once every worker has drained");
-      assert.equal(server.lines.filter((l) => l.msg === "worker exited" && l["code"] === 0).length, 2);
+      assert.equal(server.lines.filter((l) => l.msg === "worker exited" && l.code === 0).length, 2);
       assert.ok(!existsSync(socket), "the socket file is removed");
     } finally {
       if (server.child.exitCode === null) await server.stop("SIGKILL");

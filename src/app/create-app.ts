@@ -9,7 +9,7 @@ import { createRpcHandlers } from "../rpc/rpc-handlers.js";
 import type { HealthStatus } from "../services/health/health-status.js";
 import { createHttpApi } from "../services/http-api.js";
 import { formatListenAddress } from "../transport/listen-address.js";
-import { startServer, type RunningServer } from "../transport/start-server.js";
+import { type RunningServer, startServer } from "../transport/start-server.js";
 import { loadPlugins } from "../tyk/load-plugins.js";
 import { PluginHost } from "../tyk/plugin-host.js";
 import type { PluginRegistry } from "../tyk/registry.js";

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { createClient, type CallOptions, type Transport } from "@connectrpc/connect";
-import { Dispatcher, ObjectSchema } from "../../gen/coprocess_object_pb.js";
+import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type CallOptions, createClient, type Transport } from "@connectrpc/connect";
+import { Dispatcher, type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { Echo } from "../../gen/echo_pb.js";
-import { Health, HealthCheckResponse_ServingStatus as Status, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
-import { CreateUserResultSchema, GetUsersResultSchema } from "../../gen/users_types_pb.js";
+import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { Users } from "../../gen/users_pb.js";
+import { CreateUserResultSchema, GetUsersResultSchema } from "../../gen/users_types_pb.js";
 import { UsageError } from "./connection.js";
 
 /** What a command gets: its own arguments, and how to call and print. */
@@ -66,7 +66,7 @@ export const commands: Record<string, Command> = {
     async run({ flags, transport, call, out }) {
       const file = flags.file as string | undefined;
       if (file === undefined) throw new UsageError("dispatch needs --file FILE (or --file - for stdin)");
-      let object;
+      let object: Object$;
       try {
         object = fromJson(ObjectSchema, JSON.parse(readFileSync(file === "-" ? 0 : file, "utf8")) as JsonValue);
       } catch (e) {

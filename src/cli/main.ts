@@ -1,8 +1,8 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { parseDuration } from "../util/duration.js";
-import { commands, type Command } from "./commands.js";
+import { type Command, commands } from "./commands.js";
 import { createConnection, UsageError, waitReady } from "./connection.js";
 
 // `pnpm client COMMAND ...`: typed command-line clients for every service.

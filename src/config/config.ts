@@ -1,16 +1,16 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import { logLevels, type LogLevel } from "../observability/logger.js";
-import { parseListenAddress, type ListenAddress } from "../transport/listen-address.js";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { type LogLevel, logLevels } from "../observability/logger.js";
 import type { ConnectionLimits } from "../transport/limits.js";
+import { type ListenAddress, parseListenAddress } from "../transport/listen-address.js";
 import type { TlsFiles } from "../transport/tls.js";
 import { groupId } from "../transport/unix-socket.js";
 import type { UsersStoreConfig } from "../users/open-user-store.js";
 import { sqliteAvailable } from "../users/sqlite-user-store.js";
 import { parseDuration } from "../util/duration.js";
 import { parseSize } from "../util/size.js";
-import { envVariable, fileKey, settingNamed, settings, type Setting, type SettingName } from "./settings.js";
+import { envVariable, fileKey, type Setting, type SettingName, settingNamed, settings } from "./settings.js";
 import { helpText } from "./settings-text.js";
 
 /** Everything the server process is configured with. */
@@ -76,10 +76,10 @@ export function parseConfig(
   } catch (e) {
     throw new Error(e instanceof Error ? e.message : String(e));
   }
-  if (values["help"]) {
+  if (values.help) {
     return undefined;
   }
-  const configPath = (values["config"] as string | undefined) ?? env["CONFIG_FILE"];
+  const configPath = (values.config as string | undefined) ?? env.CONFIG_FILE;
   const file = configPath === undefined ? {} : readConfigFile(configPath, readFile);
   const get = settingReader(values, env, file);
   const listen = get.list("listen");

@@ -1,4 +1,4 @@
-import { envVariable, fileKey, settings, type Setting } from "./settings.js";
+import { envVariable, fileKey, type Setting, settings } from "./settings.js";
 
 /** How a setting is written on the command line: "--listen ADDR", "--fast-path on|off". */
 function flagUsage(s: Setting): string {

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 
 /** What an observer does when a call starts, and once when it ends. */
 export interface CallObserver<S = unknown> {
@@ -20,7 +20,7 @@ const kObserver = Symbol("call observer");
 export function callEndInterceptor<S>(start: (req: UnaryRequest | StreamRequest) => S, end: (state: S, error?: unknown) => void): Interceptor {
   const interceptor: Interceptor = (next) => async (req) => {
     const state = start(req);
-    let res;
+    let res: UnaryResponse | StreamResponse;
     try {
       res = await next(req);
     } catch (e) {

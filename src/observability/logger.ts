@@ -1,5 +1,5 @@
 import { setFlagsFromString } from "node:v8";
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 import pretty from "pino-pretty";
 import { mergeTraceFields, traceLogFields } from "./trace-context.js";
 

@@ -1,6 +1,6 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { collectDefaultMetrics, type Metric, Registry } from "prom-client";
 import { callEndInterceptor } from "./call-end.js";
 
 /** How a Tyk hook call ended, as counted: auth hooks' reject is "deny". */

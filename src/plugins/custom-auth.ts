@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { allow, definePlugin, deny, type AuthHook } from "../tyk/plugin.js";
+import { type AuthHook, allow, definePlugin, deny } from "../tyk/plugin.js";
 
 /** What a key grants (all optional). */
 interface KeyGrant {

@@ -17,7 +17,7 @@ export default definePlugin(() => {
     ctx.logger.info({ hookType: HookType[ctx.hookType], hookName: ctx.hookName, apiId: ctx.apiId }, "dispatch");
   };
   const logEvent: EventHandler = (event, ctx) => {
-    ctx.logger.info({ eventType: event.type, apiId: event.apiId, path: event.meta["Path"], origin: event.meta["Origin"] }, "tyk event");
+    ctx.logger.info({ eventType: event.type, apiId: event.apiId, path: event.meta.Path, origin: event.meta.Origin }, "tyk event");
   };
   return {
     name: "echo-log",

@@ -1,4 +1,4 @@
-import { definePlugin, reject, respond, type RequestHook } from "../tyk/plugin.js";
+import { definePlugin, type RequestHook, reject, respond } from "../tyk/plugin.js";
 
 /**
  * return-overrides (the return-overrides matrix of Tyk's coprocess tests;
@@ -16,13 +16,13 @@ import { definePlugin, reject, respond, type RequestHook } from "../tyk/plugin.j
  */
 export default definePlugin(() => {
   const returnOverrides: RequestHook = (req) => {
-    const status = Number(req.params["status"] ?? "200");
-    const body = req.params["body"] === "text" ? "foobar" : '{"foo": "bar"}';
+    const status = Number(req.params.status ?? "200");
+    const body = req.params.body === "text" ? "foobar" : '{"foo": "bar"}';
     const headers = { "X-Foo": "Bar" };
     if (!Number.isInteger(status) || status < 100 || status > 599) {
       return reject(400, "status must be an HTTP status code (100-599)", { headers });
     }
-    if (status >= 400 && req.params["override_error"] !== "1") {
+    if (status >= 400 && req.params.override_error !== "1") {
       return reject(status, body, { headers });
     }
     return respond(status, body, { headers });

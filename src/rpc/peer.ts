@@ -1,4 +1,4 @@
-import { createContextKey, type ContextValues } from "@connectrpc/connect";
+import { type ContextValues, createContextKey } from "@connectrpc/connect";
 
 /** Context value: the caller's address ("ip:port", or the unix socket path). */
 export const kPeer = createContextKey<string | undefined>(undefined, { description: "peer address" });

@@ -2,9 +2,9 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Dispatcher } from "../../gen/coprocess_object_pb.js";
 import type { Logger } from "../observability/logger.js";
-import { logDispatchObject } from "../tyk/object-log.js";
 import { parseEventPayload } from "../tyk/events.js";
 import { maskEventJson } from "../tyk/mask.js";
+import { logDispatchObject } from "../tyk/object-log.js";
 import type { PluginHost } from "../tyk/plugin-host.js";
 
 /** What the Dispatcher service needs. */

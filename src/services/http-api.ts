@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setImmediate } from "node:timers/promises";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import type { Registry } from "prom-client";
-import { UserSchema } from "../../gen/users_types_pb.js";
 import type { Users } from "../../gen/users_pb.js";
-import { ServingStatus, type HealthStatus } from "./health/health-status.js";
+import { UserSchema } from "../../gen/users_types_pb.js";
 import type { Logger } from "../observability/logger.js";
 import type { RepeatLimitedLog } from "../observability/repeated-lines.js";
+import { type HealthStatus, ServingStatus } from "./health/health-status.js";
 
 // GET /users: lines written before the event loop gets a turn; listings at once.
 const linesPerTurn = 64;

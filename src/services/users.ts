@@ -3,9 +3,9 @@ import type { Users } from "../../gen/users_pb.js";
 import type { GetUsersRequest, User } from "../../gen/users_types_pb.js";
 import type { Logger } from "../observability/logger.js";
 import { metadataForLog } from "../rpc/metadata.js";
-import { hashPassword } from "../users/password.js";
-import { UsernameTakenError, UserStoreUnavailableError, type StoredUser, type UserStore } from "../users/user-store.js";
 import { HashLimiter } from "../users/hash-limiter.js";
+import { hashPassword } from "../users/password.js";
+import { type StoredUser, UsernameTakenError, type UserStore, UserStoreUnavailableError } from "../users/user-store.js";
 import { longerThanAnyUsername, maxUsernameLength, validateEmail, validatePassword, validateUsername } from "../users/validate.js";
 
 /**

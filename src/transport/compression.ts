@@ -2,7 +2,7 @@ import * as zlib from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { currentCallMemory, type CallMemory } from "./memory-budget.js";
+import { type CallMemory, currentCallMemory } from "./memory-budget.js";
 
 /** A request compression whose decompressed bytes count against a call's memory budget. */
 export interface ChargedCompression extends Compression {

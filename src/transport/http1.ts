@@ -3,7 +3,7 @@ import type * as net from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { RepeatLimitedLog } from "../observability/repeated-lines.js";
 import { runInTrace } from "../observability/trace-context.js";
-import { capDeadline, type ConnectionLimits } from "./limits.js";
+import { type ConnectionLimits, capDeadline } from "./limits.js";
 import { peerOf } from "./peer-address.js";
 import { answerClientError, failHttp1, type RequestGuard } from "./request-guard.js";
 

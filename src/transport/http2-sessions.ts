@@ -3,7 +3,7 @@ import type * as net from "node:net";
 import type { Logger } from "../observability/logger.js";
 import { runInTrace } from "../observability/trace-context.js";
 import type { EmptyAuthorityFix } from "./h2/empty-authority.js";
-import { capDeadline, http2Settings, superviseSession, type ConnectionLimits } from "./limits.js";
+import { type ConnectionLimits, capDeadline, http2Settings, superviseSession } from "./limits.js";
 import type { ConnectionMemory, MemoryBudget } from "./memory-budget.js";
 import { failHttp2, type RequestGuard } from "./request-guard.js";
 

@@ -1,5 +1,5 @@
-import type * as http2 from "node:http2";
 import type { IncomingHttpHeaders } from "node:http";
+import type * as http2 from "node:http2";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../observability/logger.js";

@@ -5,7 +5,7 @@ import * as net from "node:net";
 import type * as tls from "node:tls";
 import type { Logger } from "../observability/logger.js";
 import { RepeatLimitedLog } from "../observability/repeated-lines.js";
-import { plaintextAcceptor, tlsAcceptor, type Acceptors } from "./accept.js";
+import { type Acceptors, plaintextAcceptor, tlsAcceptor } from "./accept.js";
 import { bind, type SocketFileOptions } from "./bind.js";
 import { chargeRequests } from "./charged-requests.js";
 import { ConnectionTable } from "./connection-table.js";
@@ -13,12 +13,12 @@ import { drain } from "./drain.js";
 import { http2CompatResponse } from "./h2/forbidden-fields.js";
 import { Http1Connections } from "./http1.js";
 import { Http2Sessions } from "./http2-sessions.js";
-import { defaultLimits, type ConnectionLimits } from "./limits.js";
+import { type ConnectionLimits, defaultLimits } from "./limits.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
-import { MemoryBudget, type ConnectionMemory } from "./memory-budget.js";
+import { type ConnectionMemory, MemoryBudget } from "./memory-budget.js";
 import { peerOf, rawSocketOf } from "./peer-address.js";
 import { createRequestGuard } from "./request-guard.js";
-import { createTlsListener, loadTls, type CertificateInfo, type TlsFiles } from "./tls.js";
+import { type CertificateInfo, createTlsListener, loadTls, type TlsFiles } from "./tls.js";
 
 /** An HTTP/1.1 request, or an HTTP/2 one through node's compatibility layer. */
 export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 
 /** The PEM files of the TLS listeners. */

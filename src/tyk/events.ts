@@ -51,19 +51,19 @@ function nestingExceeds(text: string, max: number): boolean {
  */
 export function parseTykEvent(payload: JsonValue): TykEvent | undefined {
   const root = asRecord(payload);
-  const handlerName = root?.["handler_name"];
+  const handlerName = root?.handler_name;
   if (root === undefined || typeof handlerName !== "string") {
     return undefined;
   }
-  const message = asRecord(root["message"]) ?? {};
-  const spec = asRecord(root["spec"]) ?? {};
+  const message = asRecord(root.message) ?? {};
+  const spec = asRecord(root.spec) ?? {};
   return {
-    type: str(message["Type"]) ?? "",
-    meta: asRecord(message["Meta"]) ?? {},
-    timestamp: str(message["TimeStamp"]) ?? "",
+    type: str(message.Type) ?? "",
+    meta: asRecord(message.Meta) ?? {},
+    timestamp: str(message.TimeStamp) ?? "",
     handlerName,
-    apiId: str(spec["APIID"]),
-    orgId: str(spec["OrgID"]),
+    apiId: str(spec.APIID),
+    orgId: str(spec.OrgID),
     payload,
   };
 }

@@ -93,8 +93,8 @@ const isEventSecret = (key: string) => eventSecrets.has(key) || isSensitiveKey(k
  * payload itself is left as it is, and nothing recurses into it.
  */
 export function maskEventJson(payload: JsonValue): JsonValue {
-  const message = record(record(payload)?.["message"]);
-  const meta = record(message?.["Meta"]);
+  const message = record(record(payload)?.message);
+  const meta = record(message?.Meta);
   if (meta === undefined || !Object.keys(meta).some(isEventSecret)) {
     return payload;
   }

@@ -1,9 +1,9 @@
-import { toBinary, toJson } from "@bufbuild/protobuf";
-import { ObjectSchema, type Object$, type ObjectJson } from "../../gen/coprocess_object_pb.js";
 import { fileURLToPath } from "node:url";
+import { toBinary, toJson } from "@bufbuild/protobuf";
+import { type Object$, type ObjectJson, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import type { Logger, LogThread } from "../observability/logger.js";
-import { maskObjectJson } from "./mask.js";
 import { wireBytesOf } from "../rpc/wire-bytes.js";
+import { maskObjectJson } from "./mask.js";
 
 /**
  * The text that stands for an Object's proto3 JSON in a line on its way to

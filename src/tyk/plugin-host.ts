@@ -6,17 +6,17 @@ import type { Object$ } from "../../gen/coprocess_object_pb.js";
 import { ReturnOverridesSchema } from "../../gen/coprocess_return_overrides_pb.js";
 import { SessionStateSchema } from "../../gen/coprocess_session_state_pb.js";
 import type { Logger } from "../observability/logger.js";
-import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
-import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
-import type { HookContext } from "./plugin.js";
-import { parseTykEvent } from "./events.js";
-import type { PluginRegistry, RegisteredHook } from "./registry.js";
-import { editedThrough, TykRequest, TykRequestView } from "./request.js";
-import { TykResponse } from "./response.js";
-import { isPromiseLike, then, type MaybePromise } from "../util/maybe-promise.js";
 import type { HookMetricOutcome } from "../observability/metrics.js";
 import { currentTrace, type TraceContext } from "../observability/trace-context.js";
 import { replyAsReceived } from "../rpc/wire-bytes.js";
+import { isPromiseLike, type MaybePromise, then } from "../util/maybe-promise.js";
+import { parseTykEvent } from "./events.js";
+import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
+import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
+import type { HookContext } from "./plugin.js";
+import type { PluginRegistry, RegisteredHook } from "./registry.js";
+import { editedThrough, TykRequest, TykRequestView } from "./request.js";
+import { TykResponse } from "./response.js";
 
 /** How a hook call ended, for logs (and metrics). */
 export type HookOutcome = "continue" | "reject" | "respond" | "allow";
@@ -290,6 +290,7 @@ function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): Hook
   }
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: what a RequestHook resolves to (HookResult)
 function applyRequestOutcome(object: Object$, outcome: RequestOutcome | void): HookOutcome {
   if (outcome === undefined) {
     return "continue";
@@ -316,6 +317,7 @@ function applyRequestOutcome(object: Object$, outcome: RequestOutcome | void): H
   }
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: what an AuthHook resolves to (HookResult)
 function applyAuthOutcome(object: Object$, outcome: AuthOutcome | void): HookOutcome {
   if (outcome === undefined) {
     throw new TypeError("an auth hook must return allow(...), deny(...), reject(...) or respond(...)");
@@ -327,7 +329,7 @@ function applyAuthOutcome(object: Object$, outcome: AuthOutcome | void): HookOut
     throw new TypeError("allow() needs a non-empty token: the gateway refuses a session without one");
   }
   const session = create(SessionStateSchema, outcome.session);
-  session.metadata["token"] = outcome.token;
+  session.metadata.token = outcome.token;
   if (outcome.ttlSeconds !== undefined) {
     if (!(outcome.ttlSeconds > 0)) {
       throw new TypeError(`allow() ttlSeconds must be positive, got ${outcome.ttlSeconds}`);
@@ -336,7 +338,7 @@ function applyAuthOutcome(object: Object$, outcome: AuthOutcome | void): HookOut
     session.idExtractorDeadline = BigInt(Math.floor(Date.now() / 1000) + Math.ceil(outcome.ttlSeconds));
   }
   object.session = session;
-  object.metadata["token"] = outcome.token;
+  object.metadata.token = outcome.token;
   return "allow";
 }
 
@@ -373,8 +375,8 @@ class CallHookContext implements HookContext {
   ) {
     this.hookType = object.hookType;
     this.hookName = object.hookName;
-    this.apiId = object.spec["APIID"] ?? "";
-    this.orgId = object.spec["OrgID"] ?? "";
+    this.apiId = object.spec.APIID ?? "";
+    this.orgId = object.spec.OrgID ?? "";
     this.session = object.session;
     this.metadata = object.metadata;
     this.#budget = budget;
@@ -382,7 +384,7 @@ class CallHookContext implements HookContext {
 
   get config(): JsonValue | undefined {
     if (this.#config === null) {
-      const raw = this.object.spec["config_data"];
+      const raw = this.object.spec.config_data;
       try {
         this.#config = raw ? (JSON.parse(raw) as JsonValue) : undefined;
       } catch {

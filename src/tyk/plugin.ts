@@ -11,14 +11,14 @@ import type { HookType } from "../../gen/coprocess_common_pb.js";
 import type { Object$ } from "../../gen/coprocess_object_pb.js";
 import type { SessionState } from "../../gen/coprocess_session_state_pb.js";
 import type { Logger } from "../observability/logger.js";
+import type { TraceContext } from "../observability/trace-context.js";
 import type { AuthOutcome, RequestOutcome } from "./outcome.js";
 import type { TykRequest } from "./request.js";
 import type { TykResponse } from "./response.js";
-import type { TraceContext } from "../observability/trace-context.js";
 
-export { allow, deny, reject, respond } from "./outcome.js";
 export type { TraceContext } from "../observability/trace-context.js";
 export type { Allow, AuthOutcome, Reject, RequestOutcome, Respond, SessionInit } from "./outcome.js";
+export { allow, deny, reject, respond } from "./outcome.js";
 export type { TykRequest, TykRequestView } from "./request.js";
 export type { TykResponse } from "./response.js";
 
@@ -63,6 +63,7 @@ export interface HookContext {
 }
 
 /** What a hook may return: its outcome, or nothing (where nothing means "continue"). */
+// biome-ignore lint/suspicious/noConfusingVoidType: void, so that a hook written as `(req) => { req.setHeader(...) }` type-checks
 export type HookResult<T> = T | void | Promise<T | void>;
 
 /** Pre, PostKeyAuth and Post hooks: edit the request, or answer early. Returning nothing continues. */

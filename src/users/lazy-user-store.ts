@@ -1,5 +1,5 @@
 import type { Logger } from "../observability/logger.js";
-import { UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
+import { type NewUser, type StoredUser, type UserStore, UserStoreUnavailableError } from "./user-store.js";
 
 /** A store that may hold a connection to close. */
 type ClosableStore = UserStore & { close?(): Promise<void> };

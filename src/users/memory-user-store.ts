@@ -1,4 +1,4 @@
-import { UsernameTakenError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
+import { type NewUser, type StoredUser, UsernameTakenError, type UserStore } from "./user-store.js";
 
 /** A UserStore in process memory: for demos and tests; lost on restart. */
 export class MemoryUserStore implements UserStore {

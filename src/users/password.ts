@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
 
 // OWASP's minimum for scrypt (N=2^17 would cost ~128 MiB per hash on a
 // server that may hash concurrently); maxmem leaves room for N*r*128 bytes.

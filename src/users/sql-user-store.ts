@@ -1,6 +1,6 @@
 import { keysetPages } from "./keyset-pages.js";
 import type { SqlDriver } from "./sql-driver.js";
-import { UsernameTakenError, UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
+import { type NewUser, type StoredUser, UsernameTakenError, type UserStore, UserStoreUnavailableError } from "./user-store.js";
 
 // Schema versions, applied in order, each once (recorded in users_schema).
 // Never edit one that has shipped: add the next.

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { join } from "node:path";
 import { keysetPages } from "./keyset-pages.js";
-import { UsernameTakenError, UserStoreUnavailableError, type NewUser, type StoredUser, type UserStore } from "./user-store.js";
+import { type NewUser, type StoredUser, UsernameTakenError, type UserStore, UserStoreUnavailableError } from "./user-store.js";
 
 /** Whether this Node.js has `node:sqlite` (22.13 and newer; not 20). */
 export const sqliteAvailable = isBuiltin("node:sqlite");

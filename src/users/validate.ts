@@ -9,6 +9,7 @@ const maxEmailLength = 254;
 // Deliberately loose: one @, no spaces, a dot in the domain. Real validation
 // of an address is sending mail to it.
 const emailShape = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what it is for
 const controlChars = /[\u0000-\u001f\u007f]/;
 
 /**

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { fromJson, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../../gen/coprocess_object_pb.js";
-import { repoPath } from "../helpers/paths.js";
 import { grpcFrame } from "../helpers/grpc-frame.js";
+import { repoPath } from "../helpers/paths.js";
 import { requestObject } from "../helpers/tyk-gateway.js";
 
 /** The framed 505-byte Pre-hook Object of performance.md (test/fixtures/bench-pre-object.json). */

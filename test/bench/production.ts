@@ -7,9 +7,9 @@ import { repoPath } from "../helpers/paths.js";
  */
 export function productionNodeArgs(): string[] {
   const pkg = JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { scripts: Record<string, string> };
-  const m = /^exec node((?: --[\w-]+(?:=\S+)?)*) dist\/src\/main\.js$/.exec(pkg.scripts["serve"] ?? "");
+  const m = /^exec node((?: --[\w-]+(?:=\S+)?)*) dist\/src\/main\.js$/.exec(pkg.scripts.serve ?? "");
   if (m === null) {
-    throw new Error(`package.json "serve" is not "exec node [--options] dist/src/main.js": ${pkg.scripts["serve"]}`);
+    throw new Error(`package.json "serve" is not "exec node [--options] dist/src/main.js": ${pkg.scripts.serve}`);
   }
   return m[1]!
     .trim()

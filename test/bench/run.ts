@@ -1,15 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../../gen/echo_pb.js";
-import { repoPath } from "../helpers/paths.js";
-import { grpcFrame } from "../helpers/grpc-frame.js";
-import { rawGrpcCall } from "../helpers/raw-http2.js";
 import { freePort } from "../helpers/free-port.js";
+import { grpcFrame } from "../helpers/grpc-frame.js";
+import { repoPath } from "../helpers/paths.js";
+import { rawGrpcCall } from "../helpers/raw-http2.js";
 import { renderChart } from "./chart.js";
-import { requireH2load, runH2load, type H2loadResult } from "./h2load.js";
+import { type H2loadResult, requireH2load, runH2load } from "./h2load.js";
 import { dispatchBody, uploadDispatchBody } from "./payloads.js";
 import { productionNodeArgs } from "./production.js";
 

@@ -8,7 +8,7 @@ import type { MemoryFigures } from "../helpers/memory-probe.js";
 import { repoPath } from "../helpers/paths.js";
 import { rawGrpcCall } from "../helpers/raw-http2.js";
 import { requireH2load, runH2load } from "./h2load.js";
-import { renderMemoryChart, type MemorySample } from "./memory-chart.js";
+import { type MemorySample, renderMemoryChart } from "./memory-chart.js";
 import { dispatchBody } from "./payloads.js";
 import { productionNodeArgs } from "./production.js";
 
@@ -106,7 +106,7 @@ try {
   const rates: number[] = [];
   for (let done = 0; done < calls; ) {
     const n = Math.min(chunk, calls - done);
-    const r = await runH2load(url + "/coprocess.Dispatcher/Dispatch", body, n, 16, 32);
+    const r = await runH2load(`${url}/coprocess.Dispatcher/Dispatch`, body, n, 16, 32);
     if (r.succeeded !== n || r.dataBytes !== n * body.length) {
       throw new Error(`chunk at ${done}: ${r.succeeded}/${n} succeeded, ${r.dataBytes} data bytes`);
     }

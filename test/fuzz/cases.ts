@@ -1,8 +1,8 @@
-import { grpcFrame } from "../helpers/grpc-frame.js";
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { clone, create, fromJson, toBinary } from "@bufbuild/protobuf";
-import { ObjectSchema, type Object$ } from "../../gen/coprocess_object_pb.js";
+import { type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
+import { grpcFrame } from "../helpers/grpc-frame.js";
 import { repoPath } from "../helpers/paths.js";
 
 /** One fuzzed Dispatch request: headers beyond the gRPC basics, and the raw body. */

@@ -1,4 +1,4 @@
-import { createApp, type App, type AppOptions } from "../../src/app/create-app.js";
+import { type App, type AppOptions, createApp } from "../../src/app/create-app.js";
 import { parseConfig } from "../../src/config/config.js";
 import { PluginRegistry } from "../../src/tyk/registry.js";
 import { MemoryUserStore } from "../../src/users/memory-user-store.js";

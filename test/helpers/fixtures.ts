@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { ObjectSchema, type Object$ } from "../../gen/coprocess_object_pb.js";
+import { type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { repoPath } from "./paths.js";
 
 /** The Tyk article's grpcurl test Object (a Pre hook), as proto3 JSON. */

@@ -1,11 +1,11 @@
 import { createRouterTransport } from "@connectrpc/connect";
-import { silentLogger } from "./loggers.js";
-import type { Logger } from "../../src/observability/logger.js";
 import { createHealthStatus, routes } from "../../src/app/routes.js";
+import type { Logger } from "../../src/observability/logger.js";
 import type { Plugin } from "../../src/tyk/plugin.js";
 import { PluginHost } from "../../src/tyk/plugin-host.js";
 import { PluginRegistry } from "../../src/tyk/registry.js";
 import { MemoryUserStore } from "../../src/users/memory-user-store.js";
+import { silentLogger } from "./loggers.js";
 
 /**
  * All routes behind an in-memory Connect transport (no sockets), with the

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { Int32ValueSchema } from "@bufbuild/protobuf/wkt";
-import { EchoReplySchema, type Echo } from "../../gen/echo_pb.js";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { type Echo, EchoReplySchema } from "../../gen/echo_pb.js";
 import { kPeer, kServedBy } from "../../src/rpc/peer.js";
 
 /** What the probe saw of one call, for the tests to compare. */

@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
-import { spawn, type ChildProcess } from "node:child_process";
-import { after, before } from "node:test";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { after, before } from "node:test";
 import { pathToFileURL } from "node:url";
 import type { MemoryFigures } from "./memory-probe.js";
 import { repoPath } from "./paths.js";
@@ -135,7 +135,7 @@ export function followLog(child: ChildProcess): LogFollower {
   const waiters = new Set<() => void>();
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout! }).on("line", (line) => {
-    raw += line + "\n";
+    raw += `${line}\n`;
     try {
       lines.push(JSON.parse(line) as LogLine);
     } catch {

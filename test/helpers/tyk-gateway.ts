@@ -1,8 +1,8 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../../gen/coprocess_common_pb.js";
-import { EventSchema, ObjectSchema, type Object$ } from "../../gen/coprocess_object_pb.js";
+import { EventSchema, type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { ResponseObjectSchema } from "../../gen/coprocess_response_object_pb.js";
-import { SessionStateSchema, type SessionState } from "../../gen/coprocess_session_state_pb.js";
+import { type SessionState, SessionStateSchema } from "../../gen/coprocess_session_state_pb.js";
 import { grpc } from "./grpc-js.js";
 
 // A model of Tyk Gateway's side of the Dispatch contract, written from
@@ -62,7 +62,7 @@ export function requestObject(
     bundle_hash: "d41d8cd98f00b204e9800998ecf8427e",
   };
   if (spec.configData !== undefined && !spec.configDataDisabled) {
-    specMap["config_data"] = JSON.stringify(spec.configData);
+    specMap.config_data = JSON.stringify(spec.configData);
   }
   // Session and metadata only for Post/PostKeyAuth (and Response, see responseObject).
   const withSession = session && (hookType === HookType.Post || hookType === HookType.PostKeyAuth);
@@ -70,7 +70,7 @@ export function requestObject(
     hookType,
     hookName,
     request: {
-      headers: { ...req.headers, Host: req.headers["Host"] ?? "tyk-gateway.localhost:8080" },
+      headers: { ...req.headers, Host: req.headers.Host ?? "tyk-gateway.localhost:8080" },
       setHeaders: {},
       deleteHeaders: [],
       addParams: {},
@@ -179,6 +179,7 @@ export function applyRequestReply(sent: HttpRequest, reply: Object$): RequestRes
  * gateway, v5.14.0).
  */
 export function errorPage(message: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are among those Go escapes
   const escaped = message.replace(/[\\'"<>&=\u0000-\u001f\u2028\u2029]/g, (c) =>
     c === "\\" || c === "'" || c === '"' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`,
   );
@@ -202,7 +203,7 @@ export function applyAuthReply(sent: HttpRequest, reply: Object$): AuthResult {
   if (result.kind !== "continue") {
     return result;
   }
-  const token = reply.session?.metadata["token"] || reply.metadata["token"];
+  const token = reply.session?.metadata.token || reply.metadata.token;
   if (reply.session === undefined || !token) {
     return { kind: "forbidden", status: 403, body: JSON.stringify({ error: "Forbidden" }) };
   }

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
-import { freePort } from "./free-port.js";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { freePort } from "./free-port.js";
 
 // The real Tyk Gateway and what it needs (Redis, an upstream), started as
 // processes for the end-to-end suite (test/tyk-e2e.test.ts). The gateway is

@@ -1,9 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { compressedFlag, type Compression } from "@connectrpc/connect/protocol";
-import { ByteQueue } from "../../util/byte-queue.js";
-import { then, type MaybePromise } from "../../util/maybe-promise.js";
+import { type Compression, compressedFlag } from "@connectrpc/connect/protocol";
 import type { ChargedCompression } from "../../transport/compression.js";
 import type { CallMemory } from "../../transport/memory-budget.js";
+import { ByteQueue } from "../../util/byte-queue.js";
+import { type MaybePromise, then } from "../../util/maybe-promise.js";
 
 /**
  * Collects the request message of a unary call from the chunks of its

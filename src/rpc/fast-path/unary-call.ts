@@ -1,20 +1,20 @@
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
-import { compressedFlag, compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
+import { type Compression, compressedFlag, compressionNegotiate } from "@connectrpc/connect/protocol";
 import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { encodableError } from "../encodable-error.js";
+import { currentTrace, runWithTrace } from "../../observability/trace-context.js";
 import { copyAllowedFields, logDroppedFields } from "../../transport/h2/forbidden-fields.js";
+import type { CallMemory } from "../../transport/memory-budget.js";
 import { isPromiseLike, type MaybePromise } from "../../util/maybe-promise.js";
+import { encodableError } from "../encodable-error.js";
 import { peerAddress } from "../peer.js";
 import { rpcName } from "../rpc-name.js";
-import { currentTrace, runWithTrace } from "../../observability/trace-context.js";
 import { FastCallContext } from "./call-context.js";
-import type { CallMemory } from "../../transport/memory-budget.js";
 import { UnaryEnvelopes } from "./envelope-reader.js";
 import type { GrpcUnaryFastPathOptions } from "./options.js";
 import type { UnaryFn } from "./unary-chain.js";
-import { FastUnaryRequest, type CallState, type UnaryImplSpec } from "./unary-request.js";
+import { type CallState, FastUnaryRequest, type UnaryImplSpec } from "./unary-request.js";
 
 /** What the fast path knows of one unary method, built once per method. */
 export interface UnaryRoute {

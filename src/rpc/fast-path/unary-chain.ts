@@ -1,5 +1,5 @@
 import type { Interceptor, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
-import { callObserverOf, type CallObserver } from "../../observability/call-end.js";
+import { type CallObserver, callObserverOf } from "../../observability/call-end.js";
 import { isPromiseLike, type MaybePromise } from "../../util/maybe-promise.js";
 
 /** A unary method as the fast path calls it: synchronous when everything in it is. */

@@ -1,6 +1,6 @@
-import type { Interceptor } from "@connectrpc/connect";
-import { encodableError } from "../encodable-error.js";
+import type { Interceptor, StreamResponse, UnaryResponse } from "@connectrpc/connect";
 import type { Logger } from "../../observability/logger.js";
+import { encodableError } from "../encodable-error.js";
 import { rpcName } from "../rpc-name.js";
 
 /**
@@ -9,7 +9,7 @@ import { rpcName } from "../rpc-name.js";
  */
 export function encodableErrorsInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
-    let res;
+    let res: UnaryResponse | StreamResponse;
     try {
       res = await next(req);
     } catch (e) {

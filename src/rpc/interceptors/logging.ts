@@ -1,8 +1,8 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
+import { callEndInterceptor } from "../../observability/call-end.js";
 import type { Logger } from "../../observability/logger.js";
 import { kServedBy, peerAddress } from "../peer.js";
 import { rpcName } from "../rpc-name.js";
-import { callEndInterceptor } from "../../observability/call-end.js";
 
 // Codes that describe the caller's request or the call's fate, not a fault
 // of this server: logged as warnings. Everything else is an error.

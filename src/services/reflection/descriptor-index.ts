@@ -1,4 +1,4 @@
-import { createRegistry, toBinary, type DescFile, type DescService, type Registry } from "@bufbuild/protobuf";
+import { createRegistry, type DescFile, type DescService, type Registry, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 
 /**

@@ -1,10 +1,10 @@
-import { create, fromBinary, toBinary, type DescFile, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescFile, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { Code, type ServiceImpl } from "@connectrpc/connect";
 import {
-  ServerReflectionRequestSchema,
-  ServerReflectionResponseSchema,
   type ServerReflection,
   type ServerReflectionRequest,
+  ServerReflectionRequestSchema,
+  ServerReflectionResponseSchema,
 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import {
   ServerReflectionRequestSchema as AlphaRequestSchema,

@@ -1,5 +1,5 @@
-import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
+import { Duplex } from "node:stream";
 import { ByteQueue } from "../../util/byte-queue.js";
 import {
   ACK,
@@ -9,8 +9,8 @@ import {
   frameHeader,
   HEADERS,
   headerBlockFragment,
-  preface,
   PRIORITY,
+  preface,
   representations,
   SETTINGS,
 } from "./frames.js";

@@ -7,7 +7,7 @@ FROM node:24.22.3-bookworm-slim AS base
 RUN npm install -g pnpm@10.34.9
 WORKDIR /app
 # What `pnpm install --frozen-lockfile` reads: the manifest, the lockfile, the
-# workspace settings and the patches they name (test/deploy-files.test.ts
+# workspace settings and the patches they name (test/unit/deploy-files.test.ts
 # derives this list from package.json and pnpm-workspace.yaml).
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY patches patches

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { freePort } from "./free-port.js";
 
 // The real Tyk Gateway and what it needs (Redis, an upstream), started as
-// processes for the end-to-end suite (test/tyk-e2e.test.ts). The gateway is
+// processes for the end-to-end suite (test/e2e/tyk-e2e.test.ts). The gateway is
 // a binary the user points the tests at (TYK_GATEWAY_BIN, with its
 // templates/ in TYK_GATEWAY_TEMPLATES or beside it), the way they would use
 // one from Tyk's release or image; nothing here builds it.

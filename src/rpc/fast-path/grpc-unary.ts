@@ -15,7 +15,7 @@ export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHea
  * A lean path for unary gRPC calls with protobuf payloads straight on
  * node:http2 streams. It calls the same typed implementations through the
  * same interceptors and request gate as the connect router, and writes the
- * same bytes, headers and trailers (checked by test/fast-path-differential);
+ * same bytes, headers and trailers (checked by test/in-process/fast-path-differential.test.ts);
  * what it leaves out is connect's per-call machinery (async-iterable
  * pipeline, eager web Headers and AbortSignals), which is most of connect's
  * cost per call. Everything else (streaming methods, gRPC-Web, Connect,

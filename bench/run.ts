@@ -14,7 +14,7 @@ import { rawGrpcCall } from "../test/helpers/raw-http2.js";
 import { renderChart } from "./chart.js";
 
 // `pnpm bench`: the project's server against a @grpc/grpc-js reference server,
-// same machine, same calls, interleaved A/B runs; see README "Benchmarks".
+// same machine, same calls, interleaved A/B runs; see bench/README.md.
 
 const { values: opts } = parseArgs({
   options: {
@@ -52,49 +52,15 @@ interface BenchCase {
 }
 
 const throughput = smoke ? 2000 : 50_000;
+// The Pre-hook Object's Dispatch, and the load of the throughput cases.
+const dispatch = { path: "/coprocess.Dispatcher/Dispatch", body: dispatchFrame, replyBytes: dispatchFrame.length };
+const underLoad = { requests: throughput, clients: 16, streams: 32 };
 const cases: BenchCase[] = [
-  {
-    name: "Dispatch, log off",
-    path: "/coprocess.Dispatcher/Dispatch",
-    body: dispatchFrame,
-    replyBytes: dispatchFrame.length,
-    log: false,
-    requests: throughput,
-    clients: 16,
-    streams: 32,
-  },
-  {
-    name: "Dispatch, JSON log on",
-    path: "/coprocess.Dispatcher/Dispatch",
-    body: dispatchFrame,
-    replyBytes: dispatchFrame.length,
-    log: true,
-    requests: throughput,
-    clients: 16,
-    streams: 32,
-  },
-  { name: "Echo", path: "/echo.Echo/Reply", body: echoBody, replyBytes: 5 + 24, log: false, requests: throughput, clients: 16, streams: 32 },
-  {
-    name: "Dispatch, log off, --workers 2",
-    path: "/coprocess.Dispatcher/Dispatch",
-    body: dispatchFrame,
-    replyBytes: dispatchFrame.length,
-    log: false,
-    requests: throughput,
-    clients: 16,
-    streams: 32,
-    workers: 2,
-  },
-  {
-    name: "Dispatch, one call at a time",
-    path: "/coprocess.Dispatcher/Dispatch",
-    body: dispatchFrame,
-    replyBytes: dispatchFrame.length,
-    log: false,
-    requests: smoke ? 200 : 5000,
-    clients: 1,
-    streams: 1,
-  },
+  { name: "Dispatch, log off", ...dispatch, log: false, ...underLoad },
+  { name: "Dispatch, JSON log on", ...dispatch, log: true, ...underLoad },
+  { name: "Echo", path: "/echo.Echo/Reply", body: echoBody, replyBytes: 5 + 24, log: false, ...underLoad },
+  { name: "Dispatch, log off, --workers 2", ...dispatch, log: false, ...underLoad, workers: 2 },
+  { name: "Dispatch, one call at a time", ...dispatch, log: false, requests: smoke ? 200 : 5000, clients: 1, streams: 1 },
   {
     name: "Dispatch, 16 MiB Object, 2 at a time",
     path: "/coprocess.Dispatcher/Dispatch",

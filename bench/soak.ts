@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -57,41 +57,13 @@ async function sample(label: string): Promise<MemorySample & { heapTotalMiB: num
   return s;
 }
 
-/** h2load with one call per connection: `n` connections opened, used once and closed. */
-function connectionCycles(n: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "h2load",
-      [
-        "-n",
-        String(n),
-        "-c",
-        String(n),
-        "-m",
-        "1",
-        "-t",
-        "1",
-        "-H",
-        "content-type: application/grpc",
-        "-H",
-        "te: trailers",
-        "-d",
-        bodyFile,
-        `${url}/coprocess.Dispatcher/Dispatch`,
-      ],
-      (err, stdout) => {
-        const m = /(\d+) succeeded/.exec(stdout);
-        if (err || !m) reject(new Error(`h2load failed: ${err?.message}\n${stdout}`));
-        else resolve(Number(m[1]));
-      },
-    );
-  });
+/** h2load with one call per connection: `n` connections opened, used once and closed; how many succeeded. */
+async function connectionCycles(n: number): Promise<number> {
+  return (await runH2load(`${url}/coprocess.Dispatcher/Dispatch`, body, n, n, 1)).succeeded;
 }
 
 const outDir = opts.out;
 mkdirSync(outDir, { recursive: true });
-const bodyFile = join(outDir, ".soak-body.bin");
-writeFileSync(bodyFile, body);
 try {
   for (let i = 0; ; i++) {
     try {

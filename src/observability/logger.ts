@@ -39,10 +39,10 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
   }
   // Lines are written by a worker thread (pino's asynchronous transport), so
   // a slow stdout never stalls calls and the main thread makes no write
-  // system calls. Measured under the benchmark with --log-objects: the
-  // in-thread asynchronous destination (sonic-boom, sync: false) buffered
-  // without bound (peak RSS 427 MiB, no faster); this one stays bounded
-  // (its ring buffer blocks the logger only when full). The server's thread
+  // system calls. The in-thread asynchronous destination (sonic-boom,
+  // sync: false) buffered without bound under load and was no faster; this
+  // one stays bounded (its ring buffer blocks the logger only when full;
+  // docs/performance.md). The server's thread
   // also builds the JSON of logged Dispatch Objects (options.thread).
   const thread = options.thread;
   const destination = pino.transport({
@@ -66,7 +66,7 @@ let lastTime = "";
 
 /**
  * pino's isoTime, formatted once per millisecond: under load many lines share
- * a millisecond, and `toISOString` was 3 % of a logged Dispatch call.
+ * a millisecond, and `toISOString` showed in a logged Dispatch call's profile.
  */
 function isoTimeCached(): string {
   const now = Date.now();
@@ -86,7 +86,7 @@ function isoTimeCached(): string {
  * `--max-semi-space-size` override every isolate's own limit, so the flag
  * is reset to "unset" first: the main isolate has been configured already
  * and keeps its size; only isolates created from here on (this one) read it.
- * Measured with --log-objects: peak RSS 156 -> 142 MiB, throughput the same.
+ * It saves RSS at no cost in throughput (docs/performance.md).
  */
 function logThreadLimits(): { maxYoungGenerationSizeMb: number } {
   setFlagsFromString("--max-semi-space-size=0");

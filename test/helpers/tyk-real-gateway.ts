@@ -16,7 +16,7 @@ import { freePort } from "./free-port.js";
 export function gatewayBinary(env = process.env): { bin: string; templates: string } | { missing: string } {
   const bin = env.TYK_GATEWAY_BIN;
   if (bin === undefined || bin === "") {
-    return { missing: "TYK_GATEWAY_BIN is not set (a Tyk Gateway binary; see README: Tests)" };
+    return { missing: "TYK_GATEWAY_BIN is not set (a Tyk Gateway binary; see docs/testing.md)" };
   }
   if (!existsSync(bin)) {
     return { missing: `TYK_GATEWAY_BIN=${bin} does not exist` };

@@ -15,8 +15,8 @@ export interface CallEnvironment {
  * The HandlerContext of one call on the fast path. It holds what connect's
  * `createHandlerContext` holds, but builds each costly part (web Headers,
  * the AbortSignal linked to deadline, reset and shutdown, the URL, context
- * values) only when something reads it. Measured on this machine, eagerly
- * building them costs as much as protobuf and HTTP/2 together, and most
+ * values) only when something reads it. Built eagerly, they cost as much as
+ * protobuf and HTTP/2 together (docs/performance.md), and most
  * handlers (the Tyk Dispatcher's among them) never read most of them.
  */
 export class FastCallContext implements HandlerContext {

@@ -18,8 +18,8 @@ const kCall = Symbol("fast-path call");
 type FastRequest = UnaryRequest & { readonly [kCall]: CallState };
 
 // Classes rather than object literals with getters: V8 builds literals with
-// accessors on a slow path (measured: a hook context made that way cost a
-// sixth of the Dispatch throughput). The lazy parts are prototype getters,
+// accessors on a slow path, which a hook context made that way paid on every
+// Dispatch. The lazy parts are prototype getters,
 // so `{ ...req }` would not copy them: interceptors pass the request on
 // (setting headers on req.header), as ours do; see mergedContext for the
 // copy that still works.

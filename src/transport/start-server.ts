@@ -117,9 +117,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     httpConnections.served(raw);
   };
 
-  let serveStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void = () => undefined;
   const guard = createRequestGuard(repeats, { socket: peerOf, session: (session) => sessions.peerOf(session) });
-  const sessions = new Http2Sessions({ limits, logger, guard, memory, served }, (...args) => serveStream(...args));
+  // (serveStream is made below, from the handlers; no stream arrives before the listeners are bound.)
+  const sessions = new Http2Sessions({ limits, logger, guard, memory, served }, (stream, headers, flags, rawHeaders) =>
+    serveStream(stream, headers, flags, rawHeaders),
+  );
   const http1 = new Http1Connections({ limits, logger, repeats, guard, served, accepted: (socket) => socketMemory.set(socket, memory.connection()) });
   const callPeer = (req: AnyRequest) => ("stream" in req ? sessions.peerOf(req.stream.session) : peerOf(req.socket));
   const handlers = options.handlers({
@@ -140,7 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // to it exactly as node would hand them over itself.
   const compat = http2.createServer({ Http2ServerResponse: http2CompatResponse(logger) }, request);
   const takeStream = handlers.stream;
-  serveStream = (stream, headers, flags, rawHeaders) => {
+  const serveStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
     if (takeStream === undefined || !takeStream(stream, headers)) {
       compat.emit("stream", stream, headers, flags, rawHeaders);
     }

@@ -110,7 +110,7 @@ export async function createApp(options: AppOptions): Promise<App> {
               users: createClient(Users, createRouterTransport(registerServices(served), { router: { interceptors: [...pipeline.all] } })),
               logger,
               repeats: facts.repeats,
-              peerOf: (req) => facts.peerOf(req),
+              peerOf: facts.peerOf,
             })
           : undefined,
     }),

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { type LogLevel, logLevels } from "../observability/logger.js";
+import type { LogLevel } from "../observability/logger.js";
 import type { ConnectionLimits } from "../transport/limits.js";
 import { type ListenAddress, parseListenAddress } from "../transport/listen-address.js";
 import type { TlsFiles } from "../transport/tls.js";
@@ -10,7 +10,7 @@ import type { UsersStoreConfig } from "../users/open-user-store.js";
 import { sqliteAvailable } from "../users/sqlite-user-store.js";
 import { parseDuration } from "../util/duration.js";
 import { parseSize } from "../util/size.js";
-import { envVariable, fileKey, type Setting, type SettingName, settingNamed, settings } from "./settings.js";
+import { type ChoiceName, type ChoiceOf, envVariable, fileKey, fileValueType, type Setting, type SettingName, settingNamed, settings } from "./settings.js";
 import { helpText } from "./settings-text.js";
 
 /** Everything the server process is configured with. */
@@ -88,7 +88,6 @@ export function parseConfig(
   // a plaintext host or port still opens it.
   const plaintextNamed = [get.optional("host"), get.optional("port")].some((v) => v !== undefined && v !== "");
   const tls = tlsFiles(get.optional("tls-cert"), get.optional("tls-key"), get.optional("tls-client-ca"), tlsListen.length > 0);
-  const memory = { processBytes: parseSize(get.text("memory-budget")), connectionBytes: parseSize(get.text("connection-memory-budget")) };
   const config: Config = {
     listen:
       listen !== undefined && listen.length > 0
@@ -96,37 +95,37 @@ export function parseConfig(
         : tlsListen.length > 0 && !plaintextNamed
           ? []
           : [tcpAddress(get.text("host"), get.text("port"))],
-    logLevel: get.choice("log-level", logLevels),
-    logFormat: get.choice("log-format", ["json", "pretty"] as const),
+    logLevel: get.choice("log-level"),
+    logFormat: get.choice("log-format"),
     gracePeriodMs: get.duration("grace-period"),
-    maxMessageBytes: parseSize(get.text("max-message-size")),
+    maxMessageBytes: get.size("max-message-size"),
     plugins: get.list("plugin") ?? [get.text("plugin")],
     pluginOptions: (get.given("plugin-options") as Record<string, unknown> | undefined) ?? {},
-    pluginTimeoutMs: positive(get.duration("plugin-timeout"), "plugin timeout"),
+    pluginTimeoutMs: get.duration("plugin-timeout", { positive: true }),
     logSecrets: get.flag("log-secrets"),
     logObjects: get.flag("log-objects"),
-    acceptEmptyAuthority: get.choice("empty-authority", ["accept", "refuse"] as const) === "accept",
-    fastPath: get.choice("fast-path", ["on", "off"] as const) === "on",
+    acceptEmptyAuthority: get.choice("empty-authority") === "accept",
+    fastPath: get.on("fast-path"),
     workers: parseWorkers(get.text("workers")),
     tlsListen,
     tls,
     httpListen: (get.list("http-listen") ?? []).map(parseListenAddress),
-    metrics: get.choice("metrics", ["on", "off"] as const) === "on",
+    metrics: get.on("metrics"),
     users: usersStore(get),
     unixSocketGroup: socketGroup(get.optional("unix-socket-group")),
     limits: {
-      maxConcurrentStreams: parseCount("max concurrent streams", get.text("max-concurrent-streams")),
-      maxHeaderListBytes: parseSize(get.text("max-header-list-size")),
+      maxConcurrentStreams: get.count("max-concurrent-streams"),
+      maxHeaderListBytes: get.size("max-header-list-size"),
       idleTimeoutMs: get.duration("idle-timeout"),
       maxConnectionAgeMs: get.duration("max-connection-age"),
       maxConnectionAgeGraceMs: get.duration("max-connection-age-grace"),
       keepaliveIntervalMs: get.duration("keepalive-interval"),
-      keepaliveTimeoutMs: positive(get.duration("keepalive-timeout"), "keepalive timeout"),
+      keepaliveTimeoutMs: get.duration("keepalive-timeout", { positive: true }),
       maxDeadlineMs: get.duration("max-deadline"),
-      maxConnections: parseCount("max connections", get.text("max-connections")),
-      headersTimeoutMs: positive(get.duration("headers-timeout"), "headers timeout"),
-      requestTimeoutMs: positive(get.duration("request-timeout"), "request timeout"),
-      memory,
+      maxConnections: get.count("max-connections"),
+      headersTimeoutMs: get.duration("headers-timeout", { positive: true }),
+      requestTimeoutMs: get.duration("request-timeout", { positive: true }),
+      memory: { processBytes: get.size("memory-budget"), connectionBytes: get.size("connection-memory-budget") },
     },
   };
   if (config.limits.memory.connectionBytes > config.limits.memory.processBytes) {
@@ -160,9 +159,16 @@ interface SettingReader {
   optional(name: SettingName): string | undefined;
   /** As given or by default, as text. */
   text(name: SettingName): string;
-  /** One of `allowed`. */
-  choice<T extends string>(name: SettingName, allowed: readonly T[]): T;
-  duration(name: SettingName): number;
+  /** One of the setting's choices; `fallback` stands in for a default the table cannot state. */
+  choice<N extends ChoiceName>(name: N, fallback?: ChoiceOf<N>): ChoiceOf<N>;
+  /** An on|off switch's. */
+  on(name: SettingName): boolean;
+  /** Milliseconds; with `positive`, 0 is refused. */
+  duration(name: SettingName, options?: { positive: boolean }): number;
+  /** A whole number within HTTP/2's 31-bit settings range. */
+  count(name: SettingName): number;
+  /** Bytes (see parseSize). */
+  size(name: SettingName): number;
   /** A flag's: given or not; "true" in the environment; a boolean in the file. */
   flag(name: SettingName): boolean;
   /** A repeatable setting's values; undefined when not given. */
@@ -202,8 +208,16 @@ function settingReader(values: Record<string, unknown>, env: Readonly<Record<str
       return value === undefined ? undefined : String(value);
     },
     text,
-    choice: (name, allowed) => oneOf(words(name), text(name), allowed),
-    duration: (name) => parseDuration(text(name), words(name)),
+    choice: <N extends ChoiceName>(name: N, fallback?: ChoiceOf<N>) =>
+      oneOf(words(name), (given(name) as string | undefined) ?? fallback ?? text(name), settingNamed(name).choices as readonly ChoiceOf<N>[]),
+    on: (name) => oneOf(words(name), text(name), ["on", "off"] as const) === "on",
+    duration: (name, options) => {
+      const ms = parseDuration(text(name), words(name));
+      if (options?.positive && ms <= 0) throw new Error(`invalid ${words(name)}: must be more than 0`);
+      return ms;
+    },
+    count: (name) => parseCount(words(name), text(name)),
+    size: (name) => parseSize(text(name)),
     flag: (name) => (given(name) as boolean | undefined) ?? false,
     list: (name) => given(name) as string[] | undefined,
   };
@@ -218,8 +232,8 @@ function socketGroup(group: string | undefined): string | undefined {
 function usersStore(get: SettingReader): UsersStoreConfig {
   const databaseUrl = get.optional("database-url");
   const embedded = sqliteAvailable ? "sqlite" : "pglite";
-  const kind = oneOf("users store", get.optional("users-store") ?? (databaseUrl ? "postgres" : embedded), ["sqlite", "pglite", "postgres", "memory"] as const);
-  const open = get.choice("users-store-open", ["lazy", "start"] as const);
+  const kind = get.choice("users-store", databaseUrl ? "postgres" : embedded);
+  const open = get.choice("users-store-open");
   if (kind === "postgres") {
     if (!databaseUrl) throw new Error("--users-store postgres needs --database-url (or DATABASE_URL)");
     return { kind, databaseUrl, open };
@@ -285,16 +299,6 @@ function fileValueOk(kind: Setting["kind"], value: unknown): boolean {
   }
 }
 
-const fileTypeText: Record<Setting["kind"], string> = {
-  value: "a string",
-  number: "a number",
-  flag: "a boolean",
-  switch: "a boolean",
-  list: "a string[]",
-  count: 'a whole number or "auto"',
-  object: "an object",
-};
-
 function readConfigFile(path: string, readFile: (path: string) => string): Record<string, unknown> {
   let parsed: unknown;
   try {
@@ -311,7 +315,7 @@ function readConfigFile(path: string, readFile: (path: string) => string): Recor
       throw new Error(`config file ${path}: unknown setting "${key}" (known: ${[...byFileKey.keys()].join(", ")})`);
     }
     if (!fileValueOk(setting.kind, value)) {
-      throw new Error(`config file ${path}: "${key}" must be ${fileTypeText[setting.kind]}`);
+      throw new Error(`config file ${path}: "${key}" must be ${fileValueType[setting.kind]}`);
     }
   }
   return parsed as Record<string, unknown>;
@@ -331,13 +335,6 @@ function splitList(value: string | undefined): string[] | undefined {
     .map((s) => s.trim())
     .filter((s) => s !== "");
   return items.length > 0 ? items : undefined;
-}
-
-function positive(ms: number, what: string): number {
-  if (ms <= 0) {
-    throw new Error(`invalid ${what}: must be more than 0`);
-  }
-  return ms;
 }
 
 /** Parses --workers: a positive integer, or "auto" (one per CPU). */

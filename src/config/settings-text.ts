@@ -1,4 +1,4 @@
-import { envVariable, fileKey, type Setting, settings } from "./settings.js";
+import { envVariable, fileKey, fileValueType, type Setting, settings } from "./settings.js";
 
 /** How a setting is written on the command line: "--listen ADDR", "--fast-path on|off". */
 function flagUsage(s: Setting): string {
@@ -7,10 +7,20 @@ function flagUsage(s: Setting): string {
   return `${short}--${s.flag}${value}`;
 }
 
-function envUsage(s: Setting): string | undefined {
+// A text as it is shown: as it is in --help, as code in Markdown.
+type Show = (text: string) => string;
+const plain: Show = (text) => text;
+
+/** How a setting is written in the environment: "LISTEN (comma-separated)", "LOG_SECRETS=true". */
+function envUsage(s: Setting, show: Show = plain): string | undefined {
   const name = envVariable(s);
   if (name === undefined) return undefined;
-  return s.kind === "list" ? `${name}, comma-separated` : s.kind === "flag" ? `${name}=true` : name;
+  return s.kind === "list" ? `${show(name)} (comma-separated)` : show(s.kind === "flag" ? `${name}=true` : name);
+}
+
+/** The choices of a setting with more than flagUsage shows: " One of a, b, c, d." */
+function choicesText(s: Setting, show: Show = plain): string {
+  return s.choices && s.choices.length > 3 ? ` One of ${s.choices.map(show).join(", ")}.` : "";
 }
 
 function defaultOf(s: Setting): string | undefined {
@@ -19,9 +29,8 @@ function defaultOf(s: Setting): string | undefined {
 
 // The help's text of one setting: what it does, its choices and default.
 function description(s: Setting): string {
-  const choices = s.choices && s.choices.length > 3 ? ` One of ${s.choices.join(", ")}.` : "";
   const fallback = defaultOf(s);
-  return `${s.help}${choices}${fallback === undefined ? "" : ` Default: ${fallback}.`}`;
+  return `${s.help}${choicesText(s)}${fallback === undefined ? "" : ` Default: ${fallback}.`}`;
 }
 
 function wrap(text: string, width: number): string[] {
@@ -72,7 +81,7 @@ export function helpText(): string {
 }
 
 const cell = (text: string) => text.replaceAll("|", "\\|");
-const code = (text: string | undefined) => (text === undefined || text === "" ? "" : `\`${cell(text)}\``);
+const code: Show = (text) => (text === "" ? "" : `\`${cell(text)}\``);
 
 /**
  * The settings as a Markdown table (docs/configuration.md; `common` ones
@@ -80,26 +89,14 @@ const code = (text: string | undefined) => (text === undefined || text === "" ? 
  * JSON type, default, and what it does.
  */
 export function settingsMarkdown(which: "all" | "common" = "all"): string {
-  const jsonType: Record<Setting["kind"], string> = {
-    value: "string",
-    number: "number",
-    list: "string[]",
-    flag: "boolean",
-    switch: "boolean",
-    count: 'number or "auto"',
-    object: "object",
-  };
   const rows = (settings as readonly Setting[])
     .filter((s) => s.flag !== "help" && (which === "all" || s.common === true))
     .map((s) => {
       const flag = s.fileOnly ? "" : `${code(flagUsage(s))}${s.kind === "list" ? " (repeatable)" : ""}`;
       const key = fileKey(s);
-      const file = key === undefined ? "" : `${code(key)} (${jsonType[s.kind]})`;
+      const file = key === undefined ? "" : `${code(key)} (${fileValueType[s.kind]})`;
       const fallback = s.defaultText ?? (s.default === undefined ? "" : code(s.default));
-      const choices = s.choices && s.choices.length > 3 ? ` One of ${s.choices.map((c) => code(c)).join(", ")}.` : "";
-      const name = envVariable(s);
-      const env = name === undefined ? "" : s.kind === "list" ? `${code(name)} (comma-separated)` : s.kind === "flag" ? code(`${name}=true`) : code(name);
-      const cells = [flag, env, file, cell(fallback), `${cell(s.help)}${choices}`];
+      const cells = [flag, envUsage(s, code) ?? "", file, cell(fallback), `${cell(s.help)}${choicesText(s, code)}`];
       return which === "all" ? cells : [cells[0], cells[1], cells[3], cells[4]];
     });
   const head =

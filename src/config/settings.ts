@@ -12,6 +12,17 @@ import { formatSize } from "../util/size.js";
  */
 export type SettingKind = "value" | "number" | "list" | "flag" | "switch" | "count" | "object";
 
+/** The JSON value a setting of each kind takes in the config file, as messages and the docs name it. */
+export const fileValueType: Readonly<Record<SettingKind, string>> = {
+  value: "a string",
+  number: "a number",
+  list: "a string[]",
+  flag: "a boolean",
+  switch: "a boolean",
+  count: 'a whole number or "auto"',
+  object: "an object",
+};
+
 /** One setting, declared once: parseArgs, the config file check, --help and docs/configuration.md all come from it. */
 export interface Setting {
   /** The command-line flag without its dashes; names the setting everywhere. */
@@ -317,6 +328,12 @@ export const settings = [
 
 /** A setting's name: its flag. */
 export type SettingName = (typeof settings)[number]["flag"];
+
+/** The settings that take one of a fixed set of values. */
+export type ChoiceName = Extract<(typeof settings)[number], { choices: readonly string[] }>["flag"];
+
+/** The values a choice setting takes (from its `choices`). */
+export type ChoiceOf<N extends ChoiceName> = Extract<(typeof settings)[number], { flag: N }>["choices"][number];
 
 /** The setting of that name. */
 export function settingNamed(name: SettingName): Setting {

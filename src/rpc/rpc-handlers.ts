@@ -61,7 +61,7 @@ export function createRpcHandlers(options: RpcHandlerOptions, facts: ConnectionF
         contextValues: (session) => createContextValues().set(kPeer, facts.peerOfSession(session)).set(kServedBy, "fast-path"),
         logger,
         repeats: facts.repeats,
-        connectionMemory: (session) => facts.memoryOfSession(session),
+        connectionMemory: facts.memoryOfSession,
       })
     : undefined;
   return { request, stream };

@@ -23,14 +23,14 @@ import { type CertificateInfo, createTlsListener, loadTls, type TlsFiles } from 
 /** An HTTP/1.1 request, or an HTTP/2 one through node's compatibility layer. */
 export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
-/** What the transport knows of a request's connection, for the handlers it serves. */
+/** What the transport knows of a request's connection, for the handlers it serves (free functions: pass them on as they are). */
 export interface ConnectionFacts {
   /** The caller's address ("ip:port"; undefined on unix sockets). */
-  peerOf(req: AnyRequest): string | undefined;
+  readonly peerOf: (req: AnyRequest) => string | undefined;
   /** The caller's address of an HTTP/2 session. */
-  peerOfSession(session: http2.Http2Session | undefined): string | undefined;
+  readonly peerOfSession: (session: http2.Http2Session | undefined) => string | undefined;
   /** The memory account of an HTTP/2 session (see memory-budget.ts). */
-  memoryOfSession(session: http2.Http2Session | undefined): ConnectionMemory | undefined;
+  readonly memoryOfSession: (session: http2.Http2Session | undefined) => ConnectionMemory | undefined;
   /** Aborted when the drain's grace period is over. */
   readonly shutdownSignal: AbortSignal;
   /** Where lines a caller can cause once per request are logged, rate-limited per kind. */

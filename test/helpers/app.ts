@@ -22,7 +22,7 @@ export async function startApp(args: readonly string[] = [], options: Partial<Om
     logger: options.logger ?? silentLogger(),
     registry: options.registry ?? new PluginRegistry(),
     userStore: options.userStore ?? new MemoryUserStore(),
-    ...(options.replaceServices && { replaceServices: options.replaceServices }),
+    replaceServices: options.replaceServices ?? [],
   });
   const address = app.server.addresses[0];
   return { ...app, url: address?.kind === "tcp" ? `http://127.0.0.1:${address.port}` : "" };

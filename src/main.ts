@@ -64,7 +64,8 @@ if (cluster.isPrimary && config.workers > 1) {
   handleSignals(app, config.gracePeriodMs);
 }
 
-// The first SIGTERM/SIGINT drains, a second exits at once; SIGHUP reloads TLS.
+// The first SIGTERM/SIGINT drains, a second exits at once; SIGHUP reloads the
+// TLS certificate and the plugins.
 // Under --workers the primary relays them (see app/cluster.ts).
 function handleSignals(app: App, gracePeriodMs: number): void {
   let stopping = false;
@@ -86,14 +87,16 @@ function handleSignals(app: App, gracePeriodMs: number): void {
       },
     );
   };
-  // SIGHUP: new certificates for new connections; a bad file keeps the old ones.
+  // SIGHUP: new certificates for new connections, new plugins for new calls;
+  // a bad file keeps the old ones (each is logged).
   const reload = () => {
     try {
       const certificate = app.server.reloadTls();
-      logger.info(certificate ?? {}, certificate ? "TLS certificate reloaded" : "SIGHUP: nothing to reload (no TLS listener)");
+      if (certificate) logger.info(certificate, "TLS certificate reloaded");
     } catch (err) {
       logger.error({ err }, "TLS reload failed: keeping the old certificate");
     }
+    void app.reloadPlugins();
   };
   if (cluster.isWorker) {
     // The primary decides (see app/cluster.ts); a Ctrl-C reaching the whole

@@ -10,12 +10,13 @@ import type { HealthStatus } from "../services/health/health-status.js";
 import { createHttpApi } from "../services/http-api.js";
 import { formatListenAddress } from "../transport/listen-address.js";
 import { type RunningServer, startServer } from "../transport/start-server.js";
-import { loadPlugins } from "../tyk/load-plugins.js";
+import { loadPlugins, pluginFiles } from "../tyk/load-plugins.js";
 import { PluginHost } from "../tyk/plugin-host.js";
 import type { PluginRegistry } from "../tyk/registry.js";
 import { openUserStore } from "../users/open-user-store.js";
 import type { UserStore } from "../users/user-store.js";
 import { callPipeline } from "./pipeline.js";
+import { watchPluginFiles } from "./plugin-watch.js";
 import { createHealthStatus, servedServices, services } from "./routes.js";
 
 /** What createApp builds the server from. */
@@ -46,8 +47,16 @@ export interface App {
   readonly server: RunningServer;
   readonly health: HealthStatus;
   readonly userStore: UserStore;
+  /** The plugins new calls run on. */
   readonly registry: PluginRegistry;
   readonly metrics: ServerMetrics | undefined;
+  /**
+   * Loads the plugins again (fresh modules) and makes new calls use them;
+   * calls in flight finish on the old ones, which are then closed. The
+   * connections stay open. On failure the old plugins stay, and the error
+   * is logged and returned.
+   */
+  reloadPlugins(): Promise<{ ok: true; generation: number } | { ok: false; error: Error }>;
   /**
    * Reports NOT_SERVING, drains (see transport/drain.ts), then closes the
    * Users store it opened: after the last call, so that none is cut off.
@@ -69,6 +78,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   // Under --workers each worker counts its own calls, labelled with its id.
   const metrics = config.metrics ? createMetrics(cluster.isWorker ? { worker: String(cluster.worker!.id) } : {}) : undefined;
   const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs, onHookDone: metrics?.hookDone });
+  const reloadPlugins = pluginReloader(config, logger, plugins);
+  const stopWatching = config.watchPlugins ? watchPluginFiles(pluginFiles(config.plugins), () => void reloadPlugins(), logger) : undefined;
   const health = createHealthStatus();
   const ownStore = options.userStore === undefined ? openUserStore(config.users, logger) : undefined;
   const userStore = options.userStore ?? ownStore!;
@@ -131,14 +142,46 @@ export async function createApp(options: AppOptions): Promise<App> {
     server,
     health,
     userStore,
-    registry,
+    get registry() {
+      return plugins.registry;
+    },
     metrics,
+    reloadPlugins,
     async stop(graceMs) {
+      stopWatching?.();
       health.shutdown();
       const result = await server.drain(graceMs);
+      await plugins.registry.retire(logger);
       // After the last call: the embedded stores write their last pages and free the directory.
       await ownStore?.close().catch((err: unknown) => logger.error({ err }, "closing the users store failed"));
       return result;
     },
+  };
+}
+
+// Reloads one at a time: a change made while a reload runs gets one more.
+function pluginReloader(config: Config, logger: Logger, plugins: PluginHost): App["reloadPlugins"] {
+  let generation = 0;
+  // Each attempt imports under a name of its own: Node remembers a module that failed to load.
+  let attempts = 0;
+  let last: Promise<unknown> = Promise.resolve();
+  return () => {
+    const next = last.then(async () => {
+      const started = Date.now();
+      try {
+        const registry = await loadPlugins(config.plugins, config.pluginOptions, logger, { generation: ++attempts });
+        generation++;
+        const old = plugins.replace(registry);
+        logger.info({ ...registry.describe(), generation, ms: Date.now() - started }, "plugins reloaded");
+        void old.retire(logger);
+        return { ok: true as const, generation };
+      } catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        logger.error({ err: error }, "plugin reload failed: the old plugins stay");
+        return { ok: false as const, error };
+      }
+    });
+    last = next;
+    return next;
   };
 }

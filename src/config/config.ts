@@ -29,6 +29,8 @@ export interface Config {
   readonly pluginOptions: Readonly<Record<string, unknown>>;
   /** Time budget of one plugin hook or event handler call. */
   readonly pluginTimeoutMs: number;
+  /** Reload path plugins when their folders change. */
+  readonly watchPlugins: boolean;
   /** Log credentials in Objects and events unmasked (local debugging only). */
   readonly logSecrets: boolean;
   /** Log every Dispatch Object at info level (otherwise only at debug). */
@@ -102,6 +104,7 @@ export function parseConfig(
     plugins: get.list("plugin") ?? [get.text("plugin")],
     pluginOptions: (get.given("plugin-options") as Record<string, unknown> | undefined) ?? {},
     pluginTimeoutMs: get.duration("plugin-timeout", { positive: true }),
+    watchPlugins: get.flag("watch"),
     logSecrets: get.flag("log-secrets"),
     logObjects: get.flag("log-objects"),
     acceptEmptyAuthority: get.choice("empty-authority") === "accept",

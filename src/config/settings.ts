@@ -156,7 +156,15 @@ export const settings = [
     env: "PLUGINS",
     fileKey: "plugins",
     common: true,
-    help: "Plugin to load, repeatable: a name from src/plugins/, or a path to a compiled module.",
+    help: "Plugin to load, repeatable: a name from src/plugins/, or a path to a module (.js, or .ts without a build step).",
+  },
+  {
+    flag: "watch",
+    kind: "flag",
+    section: "Plugins",
+    env: "PLUGINS_WATCH",
+    fileKey: "watch",
+    help: "Reload the plugins given by path when their folder changes (development); SIGHUP reloads them anyway.",
   },
   { flag: "plugin-timeout", kind: "value", arg: "DUR", section: "Plugins", default: "5s", help: "Time budget of one plugin hook or event handler call." },
   {
@@ -165,7 +173,7 @@ export const settings = [
     section: "Plugins",
     fileKey: "pluginOptions",
     fileOnly: true,
-    help: "Options handed to each plugin's factory, by plugin name.",
+    help: "Options handed to each plugin's setup, by plugin name (as given to --plugin).",
   },
 
   {

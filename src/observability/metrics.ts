@@ -4,7 +4,18 @@ import { collectDefaultMetrics, type Metric, Registry } from "prom-client";
 import { callEndInterceptor } from "./call-end.js";
 
 /** How a Tyk hook call ended, as counted: auth hooks' reject is "deny". */
-export type HookMetricOutcome = "continue" | "reject" | "respond" | "allow" | "deny" | "error" | "no_plugin";
+export type HookMetricOutcome =
+  | "continue"
+  | "reject"
+  | "respond"
+  | "allow"
+  | "deny"
+  | "error"
+  | "timeout"
+  | "error_open"
+  | "timeout_open"
+  | "invalid_config"
+  | "no_plugin";
 
 /** The server's Prometheus metrics. */
 export interface ServerMetrics {

@@ -1,14 +1,14 @@
-import { create, type JsonValue } from "@bufbuild/protobuf";
+import { clone, create, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { MiniRequestObjectSchema } from "../../gen/coprocess_mini_request_object_pb.js";
-import type { Object$ } from "../../gen/coprocess_object_pb.js";
+import { type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { ReturnOverridesSchema } from "../../gen/coprocess_return_overrides_pb.js";
 import { SessionStateSchema } from "../../gen/coprocess_session_state_pb.js";
 import type { Logger } from "../observability/logger.js";
 import type { HookMetricOutcome } from "../observability/metrics.js";
 import { currentTrace, type TraceContext } from "../observability/trace-context.js";
-import { replyAsReceived } from "../rpc/wire-bytes.js";
+import { replyAsReceived, wireBytesOf } from "../rpc/wire-bytes.js";
 import { isPromiseLike, type MaybePromise, then } from "../util/maybe-promise.js";
 import { parseTykEvent } from "./events.js";
 import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
@@ -44,7 +44,7 @@ export interface PluginHostOptions {
  * return_overrides; response for Response hooks).
  */
 export class PluginHost {
-  readonly #registry: PluginRegistry;
+  #registry: PluginRegistry;
   readonly #logger: Logger;
   readonly #timeoutMs: number;
   readonly #warned = new Set<string>();
@@ -57,41 +57,76 @@ export class PluginHost {
     this.#onHookDone = options.onHookDone ?? (() => undefined);
   }
 
+  /** The plugins new calls run on. */
+  get registry(): PluginRegistry {
+    return this.#registry;
+  }
+
+  /**
+   * Makes new calls run on `registry` (a reload) and returns the one they
+   * ran on: calls in flight finish on it, so retire it rather than drop it.
+   */
+  replace(registry: PluginRegistry): PluginRegistry {
+    const old = this.#registry;
+    this.#registry = registry;
+    this.#warned.clear();
+    return old;
+  }
+
   /**
    * Handles one Dispatch call; throws a ConnectError when the plugin fails,
-   * runs out of time, or the call ends first. Synchronous (no promise, no
-   * timer) when the hook is, as most are; `call.signal` (the gRPC call's)
-   * is read only if the hook is asynchronous or reads its own signal:
-   * creating signals costs more than most hooks.
+   * runs out of time, or the call ends first (unless the hook fails open).
+   * Synchronous (no promise, no timer) when the hook is, as most are;
+   * `call.signal` (the gRPC call's) is read only if the hook is
+   * asynchronous or reads its own signal: creating signals costs more than
+   * most hooks.
    */
   dispatch(object: Object$, call: CallSignal): MaybePromise<Object$> {
-    const found = this.#registry.find(object.hookType, object.hookName);
+    const registry = this.#registry;
+    const found = registry.find(object.hookType, object.hookName, object.spec.APIID);
     if (found === undefined) {
       this.#warnUnknown(object);
       this.#onHookDone(hookTypeName(object), object.hookName, "no_plugin");
       replyAsReceived(object);
       return object;
     }
+    let config: unknown = notChecked;
+    if (found.config !== undefined) {
+      try {
+        config = found.config.value(object.spec.config_data);
+      } catch (e) {
+        this.#onHookDone(hookTypeName(object), found.name, "invalid_config");
+        this.#logger.error(
+          { plugin: found.plugin, what: hookDescription(found, object), apiId: object.spec.APIID, reason: (e as Error).message },
+          "invalid config_data",
+        );
+        throw e;
+      }
+    }
+    // Failing open sends the Object as the gateway sent it, whatever the hook
+    // changed before it failed: the received bytes when the fast path kept
+    // them, else a copy taken now.
+    const asSent = found.failOpen && wireBytesOf(object) === undefined ? clone(ObjectSchema, object) : undefined;
     const budget = new HookBudget(found.plugin, call, this.#timeoutMs);
     let outcome: MaybePromise<HookOutcome>;
     try {
-      outcome = runHook(found, object, new CallHookContext(object, found.logger, budget));
+      outcome = runHook(found, object, new CallHookContext(object, found.logger, budget, config));
     } catch (e) {
       budget.end();
-      throw this.#hookFailed(found, object, budget, e);
+      return this.#hookFailed(found, object, asSent, budget, e);
     }
     if (!isPromiseLike(outcome)) {
       budget.end();
       return this.#hookDone(found, object, outcome);
     }
+    registry.enter();
     return budget
       .race(outcome, () => hookDescription(found, object))
       .then(
         (settled) => this.#hookDone(found, object, settled),
-        (e: unknown) => {
-          throw this.#hookFailed(found, object, budget, e);
-        },
-      );
+        (e: unknown) => this.#hookFailed(found, object, asSent, budget, e),
+      )
+      .finally(() => registry.leave());
   }
 
   /**
@@ -137,17 +172,30 @@ export class PluginHost {
     return object;
   }
 
+  // Fails the call (closed), or answers with the Object as sent (open).
   // (The budget has ended: race() ends it when it settles.)
-  #hookFailed(found: RegisteredHook, object: Object$, budget: HookBudget, e: unknown): ConnectError {
-    this.#onHookDone(hookTypeName(object), found.name, "error");
-    return this.#failure(found.plugin, hookDescription(found, object), budget, e);
+  #hookFailed(found: RegisteredHook, object: Object$, asSent: Object$ | undefined, budget: HookBudget, e: unknown): Object$ {
+    const error = this.#failure(found.plugin, hookDescription(found, object), budget, e, found.failOpen);
+    const timedOut = e !== undefined && e === budget.expired;
+    const abandoned = !timedOut && budget.call.signal.aborted && e === budget.call.signal.reason;
+    if (!found.failOpen || abandoned) {
+      this.#onHookDone(hookTypeName(object), found.name, timedOut ? "timeout" : "error");
+      throw error;
+    }
+    this.#onHookDone(hookTypeName(object), found.name, timedOut ? "timeout_open" : "error_open");
+    if (asSent !== undefined) {
+      return asSent;
+    }
+    replyAsReceived(object);
+    return object;
   }
 
   // Logs why a hook or event handler failed and returns the error for the
   // caller: its budget ran out, the call ended first, or the plugin threw.
-  #failure(plugin: string, what: string, budget: HookBudget, e: unknown): ConnectError {
+  #failure(plugin: string, what: string, budget: HookBudget, e: unknown, failOpen = false): ConnectError {
+    const open = failOpen ? ": failing open, the request goes on as the gateway sent it" : "";
     if (e !== undefined && e === budget.expired) {
-      this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, "plugin timed out");
+      this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, `plugin timed out${open}`);
       return budget.expired;
     }
     const callSignal = budget.call.signal;
@@ -155,7 +203,7 @@ export class PluginHost {
       this.#logger.warn({ plugin, what, reason: ConnectError.from(e).message }, "the call ended while the plugin ran: abandoned");
       return ConnectError.from(e);
     }
-    this.#logger.error({ plugin, what, err: e }, "plugin failed");
+    this.#logger.error({ plugin, what, err: e }, `plugin failed${open}`);
     return new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
   }
 
@@ -175,12 +223,15 @@ export class PluginHost {
   }
 }
 
+// CallHookContext's config before it has been looked at (undefined is a valid config).
+const notChecked: unique symbol = Symbol("config not checked");
+
 // Hook names are the caller's to choose: remembering every unknown one
 // would let a caller grow the server's memory without bound.
 const maxWarnedHooks = 1000;
 
 function hookDescription(found: RegisteredHook, object: Object$): string {
-  return `${found.kind} hook "${object.hookName}"`;
+  return found.apiId === undefined ? `${found.kind} hook "${object.hookName}"` : `${found.kind} hook "${object.hookName}" of API "${found.apiId}"`;
 }
 
 function hookTypeName(object: Object$): string {
@@ -259,7 +310,7 @@ class HookBudget {
 }
 
 // Synchronous when the hook is (most are): no promise, no timer.
-function runHook(found: RegisteredHook, object: Object$, ctx: HookContext): HookOutcome | Promise<HookOutcome> {
+function runHook(found: RegisteredHook, object: Object$, ctx: HookContext<unknown>): HookOutcome | Promise<HookOutcome> {
   const complete = object.request?.returnOverrides !== undefined;
   // The gateway always sends these; a hand-made Object may not, and the
   // gateway would crash on a reply without them.
@@ -358,7 +409,7 @@ function checkedHeaders(headers: OutcomeHeaders): Record<string, string> {
 
 // A class rather than an object literal with getters: V8 builds literals
 // with accessors on a slow path, and this is made on every hook call.
-class CallHookContext implements HookContext {
+class CallHookContext implements HookContext<unknown> {
   readonly hookType: HookType;
   readonly hookName: string;
   readonly apiId: string;
@@ -366,12 +417,13 @@ class CallHookContext implements HookContext {
   readonly session: Object$["session"];
   readonly metadata: Object$["metadata"];
   readonly #budget: HookBudget;
-  #config: JsonValue | undefined | null = null;
+  #config: unknown;
 
   constructor(
     readonly object: Object$,
     readonly logger: Logger,
     budget: HookBudget,
+    config: unknown,
   ) {
     this.hookType = object.hookType;
     this.hookName = object.hookName;
@@ -380,10 +432,11 @@ class CallHookContext implements HookContext {
     this.session = object.session;
     this.metadata = object.metadata;
     this.#budget = budget;
+    this.#config = config;
   }
 
-  get config(): JsonValue | undefined {
-    if (this.#config === null) {
+  get config(): unknown {
+    if (this.#config === notChecked) {
       const raw = this.object.spec.config_data;
       try {
         this.#config = raw ? (JSON.parse(raw) as JsonValue) : undefined;

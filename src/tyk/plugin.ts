@@ -1,12 +1,15 @@
-// The Tyk plugin API: everything a plugin author needs is declared here.
+// The Tyk plugin API: everything a plugin author needs is declared here, and
+// packages import it as "tyk-grpc-ts/plugin".
 //
-// A plugin is one module under src/plugins/ whose default export is
-// `definePlugin((init) => ({ name, pre: {...}, auth: {...}, ... }))`. It is
-// enabled by naming it (`--plugin my-plugin`, PLUGINS=..., or the config
-// file). Hooks are keyed by the hook name configured in the API definition;
-// the key "*" catches every name of that hook type that has no hook of its own.
+// A plugin is one module whose default export is `definePlugin(...)`: a
+// built-in one under src/plugins/ is enabled by name (`--plugin my-plugin`),
+// any other by path (`--plugin ./plugins/auth.ts`; TypeScript loads without a
+// build step). Hooks are keyed by the hook name configured in the API
+// definition; the key "*" catches every name of that hook type that has no
+// hook of its own. Hooks under `apis["<api id>"]` serve that API only.
 
 import type { JsonValue } from "@bufbuild/protobuf";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { HookType } from "../../gen/coprocess_common_pb.js";
 import type { Object$ } from "../../gen/coprocess_object_pb.js";
 import type { SessionState } from "../../gen/coprocess_session_state_pb.js";
@@ -16,14 +19,18 @@ import type { AuthOutcome, RequestOutcome } from "./outcome.js";
 import type { TykRequest } from "./request.js";
 import type { TykResponse } from "./response.js";
 
+export type { StandardSchemaV1 } from "@standard-schema/spec";
 export type { TraceContext } from "../observability/trace-context.js";
 export type { Allow, AuthOutcome, Reject, RequestOutcome, Respond, SessionInit } from "./outcome.js";
 export { allow, deny, reject, respond } from "./outcome.js";
 export type { TykRequest, TykRequestView } from "./request.js";
 export type { TykResponse } from "./response.js";
 
+/** What `ctx.config` is for a plugin without a config schema: the API's config_data as parsed JSON. */
+export type ConfigData = JsonValue | undefined;
+
 /** Read-only facts about the hook call, for every hook type. */
-export interface HookContext {
+export interface HookContext<Config = ConfigData> {
   readonly hookType: HookType;
   /** The hook's name in the API definition. */
   readonly hookName: string;
@@ -33,9 +40,11 @@ export interface HookContext {
   readonly orgId: string;
   /**
    * The API's `config_data`, parsed from JSON; undefined when the gateway
-   * sends none (empty, or `config_data_disabled`).
+   * sends none (empty, or `config_data_disabled`). With a `config` schema in
+   * definePlugin, the value that schema returned: the hook is not called when
+   * the API's config_data fails it (the call fails, naming the field).
    */
-  readonly config: JsonValue | undefined;
+  readonly config: Config;
   /**
    * The key's session: sent for PostKeyAuth, Post and Response hooks on
    * protected APIs; undefined for Pre and custom auth.
@@ -67,16 +76,35 @@ export interface HookContext {
 export type HookResult<T> = T | void | Promise<T | void>;
 
 /** Pre, PostKeyAuth and Post hooks: edit the request, or answer early. Returning nothing continues. */
-export type RequestHook = (req: TykRequest, ctx: HookContext) => HookResult<RequestOutcome>;
+export type RequestHook<Config = ConfigData> = (req: TykRequest, ctx: HookContext<Config>) => HookResult<RequestOutcome>;
 
 /**
  * Custom authentication (`auth_check`, hook type CustomKeyCheck): must
  * decide, with `allow(session, { token })`, `deny()`, `reject()` or `respond()`.
  */
-export type AuthHook = (req: TykRequest, ctx: HookContext) => AuthOutcome | Promise<AuthOutcome>;
+export type AuthHook<Config = ConfigData> = (req: TykRequest, ctx: HookContext<Config>) => AuthOutcome | Promise<AuthOutcome>;
 
 /** Response hooks: edit the upstream's response (status, headers, body). */
-export type ResponseHook = (res: TykResponse, ctx: HookContext) => void | Promise<void>;
+export type ResponseHook<Config = ConfigData> = (res: TykResponse, ctx: HookContext<Config>) => void | Promise<void>;
+
+/**
+ * What the gateway gets when a hook throws or runs out of time. "closed"
+ * (the default): the call fails, and the gateway answers 500 (403 for auth
+ * hooks). "open": the request or response goes on exactly as the gateway sent
+ * it, as if the hook were not there. Both are logged and counted
+ * (`tyk_hook_calls_total` outcome `error`/`timeout`, or `error_open`/`timeout_open`).
+ */
+export type FailurePolicy = "closed" | "open";
+
+/** A hook with its settings, where a bare function would take the defaults. */
+export interface HookSpec<H, Policy extends FailurePolicy = FailurePolicy> {
+  readonly run: H;
+  /** Default "closed". */
+  readonly onFailure?: Policy;
+}
+
+/** A hook: the function alone, or with its settings. */
+export type HookEntry<H, Policy extends FailurePolicy = FailurePolicy> = H | HookSpec<H, Policy>;
 
 /** A gateway event delivered to a `cp_dynamic_handler` event handler. */
 export interface TykEvent {
@@ -99,33 +127,76 @@ export interface TykEvent {
 export type EventHandler = (event: TykEvent, ctx: { readonly logger: Logger; readonly signal: AbortSignal }) => void | Promise<void>;
 
 /** Hooks by hook name ("*": every name without its own hook). */
-export type Hooks<H> = Readonly<Record<string, H>>;
+export type Hooks<H, Policy extends FailurePolicy = FailurePolicy> = Readonly<Record<string, HookEntry<H, Policy>>>;
 
-/** A loaded plugin: its hooks per hook type and its event handlers. */
-export interface Plugin {
-  /** Shown in logs; defaults to the name the plugin was loaded by. */
-  readonly name?: string;
-  readonly pre?: Hooks<RequestHook>;
-  readonly postKeyAuth?: Hooks<RequestHook>;
-  readonly post?: Hooks<RequestHook>;
-  /** Custom authentication (Tyk's `auth_check`, hook type CustomKeyCheck). */
-  readonly auth?: Hooks<AuthHook>;
-  readonly response?: Hooks<ResponseHook>;
-  /** Event handlers by `handler_name`. */
-  readonly events?: Hooks<EventHandler>;
+/** Hooks per hook type: a plugin's global ones, or one API's. */
+export interface HookSet<Config = ConfigData> {
+  readonly pre?: Hooks<RequestHook<Config>>;
+  readonly postKeyAuth?: Hooks<RequestHook<Config>>;
+  readonly post?: Hooks<RequestHook<Config>>;
+  /**
+   * Custom authentication (Tyk's `auth_check`, hook type CustomKeyCheck).
+   * Always fails closed: a failed auth hook has no session to go on with.
+   */
+  readonly auth?: Hooks<AuthHook<Config>, "closed">;
+  readonly response?: Hooks<ResponseHook<Config>>;
 }
 
-/** What a plugin factory is given when the server starts. */
-export interface PluginInit {
-  /** This plugin's entry of `pluginOptions` in the config file (undefined if none). */
-  readonly options: unknown;
+/**
+ * A loaded plugin: its hooks per hook type and its event handlers. For a
+ * call, the most specific hook wins: this API's hook of that name, then the
+ * global one of that name, then this API's "*", then the global "*".
+ */
+export interface Plugin<Config = ConfigData> extends HookSet<Config> {
+  /** Shown in logs; defaults to the name the plugin was loaded by. */
+  readonly name?: string;
+  /** Hooks for one API only, by API id (`spec.APIID`): one gateway has one plugin server for all its APIs. */
+  readonly apis?: Readonly<Record<string, HookSet<Config>>>;
+  /** Event handlers by `handler_name`. */
+  readonly events?: Readonly<Record<string, EventHandler>>;
+  /**
+   * Releases what setup opened (clients, timers). Called when a reload has
+   * replaced this plugin and the calls in flight on it have ended, and when
+   * the server stops.
+   */
+  readonly close?: () => void | Promise<void>;
+}
+
+/** What a plugin's setup is given when the server starts (and on each reload). */
+export interface PluginInit<Options = unknown> {
+  /**
+   * This plugin's entry of `pluginOptions` in the config file (undefined if
+   * none); with an `options` schema, the value that schema returned.
+   */
+  readonly options: Options;
   readonly logger: Logger;
 }
 
 /** Builds a plugin at start-up: read options, open clients, then return hooks. */
-export type PluginFactory = (init: PluginInit) => Plugin | Promise<Plugin>;
+export type PluginFactory<Options = unknown, Config = ConfigData> = (init: PluginInit<Options>) => Plugin<Config> | Promise<Plugin<Config>>;
 
-/** Declares a plugin module's default export (an identity function that gives types). */
-export function definePlugin(factory: PluginFactory): PluginFactory {
-  return factory;
+/**
+ * A plugin module's default export, made by definePlugin. The schemas are
+ * Standard Schema validators (valibot, zod, arktype, ...): their output types
+ * become the types of `options` and `ctx.config`.
+ */
+export interface PluginDefinition<Options = unknown, Config = ConfigData> {
+  /** Checks this plugin's `pluginOptions` entry at start: invalid options stop the server, naming the field. */
+  readonly options?: StandardSchemaV1<unknown, Options>;
+  /**
+   * Checks the API's `config_data` (parsed JSON; undefined when the gateway
+   * sends none) before each hook of this plugin runs. Must validate
+   * synchronously. Invalid config_data fails the call, logged with the field.
+   */
+  readonly config?: StandardSchemaV1<unknown, Config>;
+  readonly setup: PluginFactory<Options, Config>;
+}
+
+/** Declares a plugin module's default export: `definePlugin((init) => hooks)`, or with schemas `definePlugin({ options, config, setup })`. */
+export function definePlugin<Options = unknown, Config = ConfigData>(setup: PluginFactory<Options, Config>): PluginDefinition<Options, Config>;
+export function definePlugin<Options = unknown, Config = ConfigData>(definition: PluginDefinition<Options, Config>): PluginDefinition<Options, Config>;
+export function definePlugin<Options, Config>(
+  definition: PluginFactory<Options, Config> | PluginDefinition<Options, Config>,
+): PluginDefinition<Options, Config> {
+  return typeof definition === "function" ? { setup: definition } : definition;
 }

@@ -1,6 +1,7 @@
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import type { Logger } from "../observability/logger.js";
-import type { AuthHook, EventHandler, Plugin, RequestHook, ResponseHook } from "./plugin.js";
+import type { ConfigCheck } from "./config-check.js";
+import type { AuthHook, EventHandler, HookSet, Plugin, RequestHook, ResponseHook } from "./plugin.js";
 
 /** The plugin fields that hold hooks, one per hook type the gateway sends. */
 export type HookKind = "pre" | "postKeyAuth" | "post" | "auth" | "response";
@@ -16,14 +17,20 @@ export const hookKinds: ReadonlyMap<HookType, HookKind> = new Map([
 
 /** A hook with where it came from, as the registry holds it. */
 export type RegisteredHook = (
-  | { readonly kind: "pre" | "postKeyAuth" | "post"; readonly hook: RequestHook }
-  | { readonly kind: "auth"; readonly hook: AuthHook }
-  | { readonly kind: "response"; readonly hook: ResponseHook }
+  | { readonly kind: "pre" | "postKeyAuth" | "post"; readonly hook: RequestHook<unknown> }
+  | { readonly kind: "auth"; readonly hook: AuthHook<unknown> }
+  | { readonly kind: "response"; readonly hook: ResponseHook<unknown> }
 ) & {
   /** The name it was registered under: a hook name, or "*" for the catch-all. */
   readonly name: string;
+  /** The API it serves only, or undefined for a global hook. */
+  readonly apiId: string | undefined;
   readonly plugin: string;
   readonly logger: Logger;
+  /** Fail open: a throw or timeout lets the request go on as the gateway sent it. */
+  readonly failOpen: boolean;
+  /** The plugin's config_data schema, if it declared one. */
+  readonly config: ConfigCheck | undefined;
 };
 
 /** An event handler with the plugin it came from. */
@@ -33,44 +40,101 @@ export interface RegisteredHandler {
   readonly logger: Logger;
 }
 
+/** A plugin as loaded, for the registry. */
+export interface LoadedPlugin {
+  readonly name: string;
+  readonly plugin: Plugin<never>;
+  readonly config?: ConfigCheck;
+}
+
+type ByName = Map<string, RegisteredHook>;
+
 /**
- * Hooks by hook type and name, and event handlers by handler name, from all
- * loaded plugins. Two plugins claiming the same name is a start-up error.
+ * Hooks by hook type and name (globally and per API), and event handlers by
+ * handler name, from all loaded plugins. Two plugins claiming the same name
+ * is a start-up error. A reload builds a new registry; the old one is
+ * retired once the calls in flight on it have ended.
  */
 export class PluginRegistry {
-  readonly #hooks = new Map<HookKind, Map<string, RegisteredHook>>();
+  readonly #hooks = new Map<HookKind, ByName>();
+  readonly #apiHooks = new Map<string, Map<HookKind, ByName>>();
   readonly #handlers = new Map<string, RegisteredHandler>();
-  readonly #plugins: string[] = [];
+  readonly #plugins: LoadedPlugin[] = [];
+  readonly #onRetire: (() => void)[] = [];
+  #inFlight = 0;
+  #retired: (() => void) | undefined;
 
   /** Adds every hook and event handler of a plugin. */
-  add(name: string, plugin: Plugin, logger: Logger): void {
-    this.#plugins.push(name);
-    for (const kind of hookKinds.values()) {
-      for (const [hookName, hook] of Object.entries(plugin[kind] ?? {})) {
-        const byName = this.#hooks.get(kind) ?? new Map<string, RegisteredHook>();
-        this.#hooks.set(kind, byName);
-        const taken = byName.get(hookName);
-        if (taken) {
-          throw new Error(`plugins "${taken.plugin}" and "${name}" both define the ${kind} hook "${hookName}"`);
-        }
-        const hookLogger = logger.child({ plugin: name, hook: hookName });
-        byName.set(hookName, { kind, hook, name: hookName, plugin: name, logger: hookLogger } as RegisteredHook);
-      }
+  add(name: string, plugin: Plugin<never>, logger: Logger, config?: ConfigCheck): void {
+    const loaded: LoadedPlugin = config === undefined ? { name, plugin } : { name, plugin, config };
+    this.#addHooks(this.#hooks, loaded, plugin, undefined, logger);
+    for (const [apiId, hooks] of Object.entries(plugin.apis ?? {})) {
+      const forApi = this.#apiHooks.get(apiId) ?? new Map<HookKind, ByName>();
+      this.#apiHooks.set(apiId, forApi);
+      this.#addHooks(forApi, loaded, hooks, apiId, logger);
     }
     for (const [handlerName, handler] of Object.entries(plugin.events ?? {})) {
       const taken = this.#handlers.get(handlerName);
       if (taken) {
         throw new Error(`plugins "${taken.plugin}" and "${name}" both handle the event handler "${handlerName}"`);
       }
+      if (typeof handler !== "function") {
+        throw new Error(`plugin "${name}": the event handler "${handlerName}" is not a function`);
+      }
       this.#handlers.set(handlerName, { handler, plugin: name, logger: logger.child({ plugin: name, eventHandler: handlerName }) });
+    }
+    this.#plugins.push(loaded);
+  }
+
+  #addHooks(into: Map<HookKind, ByName>, loaded: LoadedPlugin, hooks: HookSet<never>, apiId: string | undefined, logger: Logger): void {
+    const where = apiId === undefined ? "" : ` of API "${apiId}"`;
+    for (const kind of hookKinds.values()) {
+      for (const [hookName, entry] of Object.entries(hooks[kind] ?? {})) {
+        const hook = typeof entry === "function" ? entry : (entry as { run?: unknown }).run;
+        const onFailure = typeof entry === "function" ? "closed" : ((entry as { onFailure?: string }).onFailure ?? "closed");
+        if (typeof hook !== "function") {
+          throw new Error(`plugin "${loaded.name}": the ${kind} hook "${hookName}"${where} is neither a function nor { run: function }`);
+        }
+        if (onFailure !== "closed" && onFailure !== "open") {
+          throw new Error(`plugin "${loaded.name}": the ${kind} hook "${hookName}"${where} has onFailure "${onFailure}" (use "closed" or "open")`);
+        }
+        if (kind === "auth" && onFailure === "open") {
+          throw new Error(`plugin "${loaded.name}": the auth hook "${hookName}"${where} cannot fail open: a failed auth hook has no session to go on with`);
+        }
+        const byName = into.get(kind) ?? new Map<string, RegisteredHook>();
+        into.set(kind, byName);
+        const taken = byName.get(hookName);
+        if (taken) {
+          throw new Error(`plugins "${taken.plugin}" and "${loaded.name}" both define the ${kind} hook "${hookName}"${where}`);
+        }
+        const hookLogger = logger.child(apiId === undefined ? { plugin: loaded.name, hook: hookName } : { plugin: loaded.name, hook: hookName, apiId });
+        byName.set(hookName, {
+          kind,
+          hook,
+          name: hookName,
+          apiId,
+          plugin: loaded.name,
+          logger: hookLogger,
+          failOpen: onFailure === "open",
+          config: loaded.config,
+        } as RegisteredHook);
+      }
     }
   }
 
-  /** The hook for a call: by exact name, else the "*" hook of that type. */
-  find(hookType: HookType, hookName: string): RegisteredHook | undefined {
+  /**
+   * The hook for a call, most specific first: this API's hook of that name,
+   * the global one of that name, this API's "*", the global "*".
+   */
+  find(hookType: HookType, hookName: string, apiId: string | undefined): RegisteredHook | undefined {
     const kind = hookKinds.get(hookType);
-    const byName = kind && this.#hooks.get(kind);
-    return byName?.get(hookName) ?? byName?.get("*");
+    if (kind === undefined) {
+      return undefined;
+    }
+    const global = this.#hooks.get(kind);
+    // (Most servers have no per-API hooks: one map lookup less per call.)
+    const forApi = this.#apiHooks.size === 0 || apiId === undefined ? undefined : this.#apiHooks.get(apiId)?.get(kind);
+    return forApi?.get(hookName) ?? global?.get(hookName) ?? forApi?.get("*") ?? global?.get("*");
   }
 
   /** The event handler registered under `handler_name`. */
@@ -78,17 +142,52 @@ export class PluginRegistry {
     return this.#handlers.get(handlerName);
   }
 
-  /** Whether `hookName` is served for a hook kind (exactly, not via "*"). */
+  /** Whether `hookName` is served for a hook kind globally (exactly, not via "*"). */
   has(kind: HookKind, hookName: string): boolean {
     return this.#hooks.get(kind)?.has(hookName) ?? false;
   }
 
-  /** Plugins, hook names per kind and event handler names, for the start-up log. */
-  describe(): { plugins: string[]; hooks: Record<string, string[]>; eventHandlers: string[] } {
-    const hooks: Record<string, string[]> = {};
-    for (const [kind, byName] of this.#hooks) {
-      hooks[kind] = [...byName.keys()];
+  /** Plugins, hook names per kind (and per API) and event handler names, for the start-up log. */
+  describe(): { plugins: string[]; hooks: Record<string, string[]>; apis?: Record<string, Record<string, string[]>>; eventHandlers: string[] } {
+    const names = (byKind: Map<HookKind, ByName>) => Object.fromEntries([...byKind].map(([kind, byName]) => [kind, [...byName.keys()]]));
+    const described = { plugins: this.#plugins.map((p) => p.name), hooks: names(this.#hooks), eventHandlers: [...this.#handlers.keys()] };
+    return this.#apiHooks.size === 0 ? described : { ...described, apis: Object.fromEntries([...this.#apiHooks].map(([id, byKind]) => [id, names(byKind)])) };
+  }
+
+  /** Counts an asynchronous call that runs on this registry's plugins (synchronous ones cannot outlive a swap). */
+  enter(): void {
+    this.#inFlight++;
+  }
+
+  /** Ends what enter() counted. */
+  leave(): void {
+    if (--this.#inFlight === 0 && this.#retired !== undefined) {
+      this.#retired();
     }
-    return { plugins: [...this.#plugins], hooks, eventHandlers: [...this.#handlers.keys()] };
+  }
+
+  /** Runs `cleanup` when this registry is retired, after its plugins are closed. */
+  onRetire(cleanup: () => void): void {
+    this.#onRetire.push(cleanup);
+  }
+
+  /**
+   * Waits for the calls in flight on these plugins to end, then closes each
+   * plugin (a failing close is logged, the others still run).
+   */
+  async retire(logger: Logger): Promise<void> {
+    if (this.#inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#retired = resolve;
+      });
+    }
+    for (const { name, plugin } of this.#plugins) {
+      try {
+        await plugin.close?.();
+      } catch (e) {
+        logger.error({ plugin: name, err: e }, "plugin close failed");
+      }
+    }
+    this.#onRetire.forEach((cleanup) => cleanup());
   }
 }

@@ -7,18 +7,11 @@ import { create, equals } from "@bufbuild/protobuf";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { SessionStateSchema } from "../../gen/coprocess_session_state_pb.js";
+import { applyAuthReply, applyRequestReply, applyResponseReply, type HttpRequest, requestObject, responseObject } from "../../src/testing/gateway-model.js";
 import { grpc } from "../helpers/grpc-js.js";
 import { repoPath } from "../helpers/paths.js";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import {
-  applyAuthReply,
-  applyRequestReply,
-  applyResponseReply,
-  GatewayClient,
-  type HttpRequest,
-  requestObject,
-  responseObject,
-} from "../helpers/tyk-gateway.js";
+import { GatewayClient } from "../helpers/tyk-gateway.js";
 
 // Tyk's own gRPC plugin tests (G1-G10 in tyk-gateway.md section 7) and the
 // return-overrides matrix, at the plugin-server boundary: each test builds the

@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { fromJson, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../../gen/coprocess_object_pb.js";
+import { requestObject } from "../../src/testing/gateway-model.js";
 import { grpcFrame } from "./grpc-frame.js";
 import { repoPath } from "./paths.js";
-import { requestObject } from "./tyk-gateway.js";
 
 /** The framed 505-byte Pre-hook Object of performance.md (test/fixtures/bench-pre-object.json). */
 export function dispatchBody(): Uint8Array {

@@ -9,11 +9,11 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { EventSchema, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { Echo, EchoRequestSchema } from "../../gen/echo_pb.js";
+import { requestObject } from "../../src/testing/gateway-model.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { grpcFrame } from "../helpers/grpc-frame.js";
 import { dispatchBody } from "../helpers/payloads.js";
 import { forbiddenInHttp2, type ProbeRecord, probeEcho } from "../helpers/probe-echo.js";
-import { requestObject } from "../helpers/tyk-gateway.js";
 
 // The same corpus of raw HTTP/2 calls goes to two servers that differ only
 // in --fast-path; everything the caller can observe (status, headers,

@@ -53,7 +53,7 @@ async function startSide(fastPath: boolean): Promise<TestApp> {
         }
       },
     },
-  }))({ options: undefined, logger });
+  })).setup({ options: undefined, logger });
   registry.add("t", plugin, logger);
   return startApp(["--fast-path", fastPath ? "on" : "off", "--max-message-size", "4MiB"], { logger, registry });
 }

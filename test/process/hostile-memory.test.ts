@@ -9,12 +9,12 @@ import { HookType } from "../../gen/coprocess_common_pb.js";
 import { ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { EchoRequestSchema as EchoRequest, EchoRequestSchema } from "../../gen/echo_pb.js";
 import { CreateUserRequestSchema } from "../../gen/users_types_pb.js";
+import { requestObject } from "../../src/testing/gateway-model.js";
 import { grpcFrame } from "../helpers/grpc-frame.js";
 import { CONTINUATION, clientPreface, DATA, frame, frameHead, GOAWAY, HEADERS, headerBlock, parseFrames, SETTINGS } from "../helpers/h2-frames.js";
 import { splitAddress } from "../helpers/raw-http1.js";
 import { grpcStatusOf, rawGrpcCallOn } from "../helpers/raw-http2.js";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { requestObject } from "../helpers/tyk-gateway.js";
 
 // Clients that make the server hold memory or work for them: what they can
 // make it hold is bounded, and it stops working for a client that left.

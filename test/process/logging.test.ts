@@ -7,12 +7,12 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { Dispatcher, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { Users } from "../../gen/users_pb.js";
+import { requestObject } from "../../src/testing/gateway-model.js";
 import { articleObject, articleObjectJson } from "../helpers/fixtures.js";
 import { grpcFrame } from "../helpers/grpc-frame.js";
 import { repoPath } from "../helpers/paths.js";
 import { rawGrpcCall } from "../helpers/raw-http2.js";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { requestObject } from "../helpers/tyk-gateway.js";
 
 // What the server writes to stdout, captured from the real process.
 

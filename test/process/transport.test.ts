@@ -9,10 +9,11 @@ import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { EchoRequestSchema } from "../../gen/echo_pb.js";
+import { applyRequestReply, requestObject } from "../../src/testing/gateway-model.js";
 import { grpcFrame } from "../helpers/grpc-frame.js";
 import { frame, headerBlock } from "../helpers/h2-frames.js";
 import { type ServerProcess, startServerProcess, useServerProcess } from "../helpers/server-process.js";
-import { applyRequestReply, GatewayClient, requestObject } from "../helpers/tyk-gateway.js";
+import { GatewayClient } from "../helpers/tyk-gateway.js";
 
 // Transport details Tyk depends on: unix sockets, several listeners, empty
 // :authority from old gateways, one long-lived multiplexed connection.

@@ -20,6 +20,7 @@ describe("configuration", () => {
       plugins: ["echo-log"],
       pluginOptions: {},
       pluginTimeoutMs: 5000,
+      watchPlugins: false,
       logSecrets: false,
       logObjects: false,
       acceptEmptyAuthority: true,

@@ -15,7 +15,10 @@ describe("hook metrics", () => {
   it("hooks are counted under their registered name ('*' for a catch-all), unknown ones under ''", async () => {
     const logger = silentLogger();
     const registry = new PluginRegistry();
-    const plugin = await definePlugin(() => ({ name: "t", pre: { "*": () => undefined, strict: () => reject(403, "no") } }))({ options: undefined, logger });
+    const plugin = await definePlugin(() => ({ name: "t", pre: { "*": () => undefined, strict: () => reject(403, "no") } })).setup({
+      options: undefined,
+      logger,
+    });
     registry.add("t", plugin, logger);
     const seen: Array<[string, string, HookMetricOutcome]> = [];
     const host = new PluginHost(registry, { logger, timeoutMs: 1000, onHookDone: (...args) => seen.push(args) });

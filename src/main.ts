@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import cluster from "node:cluster";
 import { constants } from "node:os";
 import { drainMessage, reloadMessage, runPrimary } from "./app/cluster.js";

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { dirname, extname, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
@@ -23,9 +23,18 @@ export function builtInPlugins(): string[] {
     .sort();
 }
 
-/** The files of the plugins named by path (built-in plugins are not among them: they do not change). */
+// In a checkout of this repository, a built-in plugin's TypeScript source
+// (src/plugins/NAME.ts beside dist/src/plugins/NAME.js): what a reload
+// imports, so that `pnpm dev` follows edits to them. An installed package
+// has no sources: its built-in plugins do not change.
+function builtInSource(name: string): string | undefined {
+  const source = fileURLToPath(new URL(`../../../src/plugins/${name}.ts`, pluginDir));
+  return existsSync(source) ? source : undefined;
+}
+
+/** The files a reload would import anew: the plugins named by path, and the sources of built-in ones in a checkout. */
 export function pluginFiles(specs: readonly string[]): string[] {
-  return specs.filter((spec) => !bareName.test(spec)).map((spec) => resolve(spec));
+  return specs.flatMap((spec) => (bareName.test(spec) ? (builtInSource(spec) ?? []) : [resolve(spec)]));
 }
 
 /** How to load: the first time, or a reload (which must not get the modules already imported). */
@@ -54,11 +63,12 @@ export async function loadPlugins(
   try {
     for (const spec of specs) {
       const isName = bareName.test(spec);
-      const url = isName ? new URL(`${spec}.js`, pluginDir) : pathToFileURL(resolve(spec));
+      const source = isName && generation > 0 ? builtInSource(spec) : undefined;
+      const url = source !== undefined ? pathToFileURL(source) : isName ? new URL(`${spec}.js`, pluginDir) : pathToFileURL(resolve(spec));
       const file = fileURLToPath(url);
       let module: { default?: unknown };
       try {
-        module = (await importer.import(url, !isName)) as { default?: unknown };
+        module = (await importer.import(url, !isName || source !== undefined)) as { default?: unknown };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String((e as Error).message).includes(file)) {
           const known = isName ? ` (built-in plugins: ${builtInPlugins().join(", ")})` : "";

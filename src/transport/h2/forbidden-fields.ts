@@ -53,7 +53,7 @@ export function logDroppedFields(logger: Logger, rpc: string, dropped: readonly 
  * `writeHead(status, headers)` and `addTrailers(trailers)`, so those are
  * where they are taken out.
  */
-export function http2CompatResponse(logger: Logger) {
+export function http2CompatResponse(logger: Logger): typeof http2.Http2ServerResponse<http2.Http2ServerRequest> {
   return class Http2ResponseWithoutForbiddenFields extends http2.Http2ServerResponse {
     override writeHead(statusCode: number, headers?: http2.OutgoingHttpHeaders): this;
     override writeHead(statusCode: number, statusMessage: string, headers?: http2.OutgoingHttpHeaders): this;

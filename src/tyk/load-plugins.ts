@@ -66,14 +66,14 @@ export async function loadPlugins(
       const source = isName && generation > 0 ? builtInSource(spec) : undefined;
       const url = source !== undefined ? pathToFileURL(source) : isName ? new URL(`${spec}.js`, pluginDir) : pathToFileURL(resolve(spec));
       const file = fileURLToPath(url);
+      if (!existsSync(file)) {
+        const known = isName ? ` (built-in plugins: ${builtInPlugins().join(", ")})` : "";
+        throw new Error(`unknown plugin "${spec}": no module at ${file}${known}`);
+      }
       let module: { default?: unknown };
       try {
         module = (await importer.import(url, !isName || source !== undefined)) as { default?: unknown };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String((e as Error).message).includes(file)) {
-          const known = isName ? ` (built-in plugins: ${builtInPlugins().join(", ")})` : "";
-          throw new Error(`unknown plugin "${spec}": no module at ${file}${known}`);
-        }
         throw loadError(spec, "failed to load", file, e);
       }
       const definition = asDefinition(module.default);

@@ -62,7 +62,7 @@ describe("plugin reload", () => {
     assert.equal(await server?.stop(), 0);
   });
 
-  it("--watch: each edit is reloaded under load; no call fails, a caller never sees an older version, the connection stays", async () => {
+  it("--watch: each edit is reloaded under load; no call fails, a caller never sees an older version, the connection stays", async (t) => {
     assert.equal(await call(client), "v1");
     const versions = ["v2", "v3", "v4", "v5", "v6"];
     let reloading = true;
@@ -100,6 +100,7 @@ describe("plugin reload", () => {
     }
     const accepted = server.lines.filter((l) => l.msg === "connection accepted").length;
     assert.equal(accepted, 1, "the client kept its one HTTP/2 connection through every reload");
+    t.diagnostic(`${calls} calls from 16 callers through ${versions.length} reloads: ${failures.length} failed`);
   });
 
   it("a plugin that fails to reload keeps the old one serving, and the log says where (SIGHUP)", async () => {
@@ -153,6 +154,17 @@ describe("a plugin that fails to load stops the server at start, with the file, 
     const { status, fatal } = start(join(folder.dir, "throws.ts"));
     assert.equal(status, 1);
     assert.match(fatal!.err!.message, /throws\.ts" failed in setup at .*throws\.ts:4:\d+: no keys configured$/);
+  });
+
+  it("an import that is not there: the plugin is found, the missing module named", () => {
+    const folder = pluginFolder();
+    folder.write(
+      "needs.ts",
+      `import { definePlugin } from ${JSON.stringify(pluginApi)};\nimport { x } from "./missing-helper.js";\nexport default definePlugin(() => ({ pre: { x } }));\n`,
+    );
+    const { status, fatal } = start(join(folder.dir, "needs.ts"));
+    assert.equal(status, 1);
+    assert.match(fatal!.err!.message, /needs\.ts" failed to load.*missing-helper/);
   });
 
   it("a JavaScript syntax error", () => {

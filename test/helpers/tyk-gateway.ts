@@ -37,6 +37,11 @@ export class GatewayClient {
     });
   }
 
+  /** The client's channel (its one HTTP/2 connection and its state). */
+  channel(): ReturnType<grpc.Client["getChannel"]> {
+    return this.#client.getChannel();
+  }
+
   close(): void {
     this.#client.close();
   }

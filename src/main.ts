@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=100
+// (The shebang is the package bin's: its node options are `pnpm serve`'s, and package managers' shims pass them on.)
 import cluster from "node:cluster";
 import { constants } from "node:os";
 import { drainMessage, reloadMessage, runPrimary } from "./app/cluster.js";

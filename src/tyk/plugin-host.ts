@@ -139,11 +139,13 @@ export class PluginHost {
     if (event === undefined) {
       return; // not a Tyk event (e.g. a hand-made test payload): logged by the caller, nothing to run
     }
-    const found = this.#registry.handler(event.handlerName);
+    const registry = this.#registry;
+    const found = registry.handler(event.handlerName);
     if (found === undefined) {
       this.#logger.warn({ handlerName: event.handlerName, eventType: event.type }, "no event handler registered under this name");
       return;
     }
+    registry.enter();
     const budget = new HookBudget(found.plugin, call, this.#timeoutMs);
     const what = `event handler "${event.handlerName}"`;
     try {
@@ -160,6 +162,7 @@ export class PluginHost {
       this.#failure(found.plugin, what, budget, e); // logged; the reply to the gateway stays EventReply{}
     } finally {
       budget.end(); // (idempotent: race() has ended it already when there was a promise)
+      registry.leave();
     }
   }
 

@@ -154,7 +154,7 @@ export class PluginRegistry {
     return this.#apiHooks.size === 0 ? described : { ...described, apis: Object.fromEntries([...this.#apiHooks].map(([id, byKind]) => [id, names(byKind)])) };
   }
 
-  /** Counts an asynchronous call that runs on this registry's plugins (synchronous ones cannot outlive a swap). */
+  /** Counts a call that may outlive a swap (an asynchronous hook, an event handler); synchronous hooks cannot. */
   enter(): void {
     this.#inFlight++;
   }

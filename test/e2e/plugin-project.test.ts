@@ -85,6 +85,9 @@ describe("a plugin project of its own, on the packed package", () => {
     const client = new GatewayClient(`127.0.0.1:${port}`);
     try {
       await log.waitForLog((l) => l.msg === "server listening", 60_000);
+      // The shim execs node with the shebang's options: the production heap settings of `pnpm serve`.
+      const cmdline = readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0");
+      assert.deepEqual(cmdline.slice(1, 3), ["--max-semi-space-size=8", "--heap-growing-percent=100"]);
       const auth = await client.dispatch(
         requestObject(
           HookType.CustomKeyCheck,

@@ -21,6 +21,7 @@ import {
   errorPage,
   type HttpRequest,
   type HttpResponse,
+  type RequestResult,
   requestObject,
   responseObject,
 } from "./gateway-model.js";
@@ -334,12 +335,8 @@ class SimulatedGateway implements Gateway {
     switch (result.kind) {
       case "continue":
         return result.request;
-      case "middleware-error":
-        return gatewayError(500, "Middleware error");
-      case "error":
-        return { status: result.status, headers: headerLists(result.headers), body: encoder.encode(result.body), answeredBy: "gateway" } satisfies Answer;
-      case "respond":
-        return { status: result.status, headers: headerLists(result.headers), body: encoder.encode(result.body), answeredBy: "hook" } satisfies Answer;
+      default:
+        return earlyAnswer(result);
     }
   }
 
@@ -382,12 +379,8 @@ class SimulatedGateway implements Gateway {
       }
       case "forbidden":
         return gatewayError(403, "Forbidden");
-      case "middleware-error":
-        return gatewayError(500, "Middleware error");
-      case "error":
-        return { status: result.status, headers: headerLists(result.headers), body: encoder.encode(result.body), answeredBy: "gateway" } satisfies Answer;
-      case "respond":
-        return { status: result.status, headers: headerLists(result.headers), body: encoder.encode(result.body), answeredBy: "hook" } satisfies Answer;
+      default:
+        return earlyAnswer(result);
     }
   }
 
@@ -454,6 +447,19 @@ class SimulatedGateway implements Gateway {
     const url = query === undefined ? joined : `${joined}?${query}`;
     return { method: req.method, url, headers: { ...req.headers }, body: req.body, text: decoder.decode(req.body) };
   }
+}
+
+/** What the client gets when a reply ends the request: the error page, the hook's own answer, or a middleware error. */
+function earlyAnswer(result: Exclude<RequestResult, { kind: "continue" }>): Answer {
+  if (result.kind === "middleware-error") {
+    return gatewayError(500, "Middleware error");
+  }
+  return {
+    status: result.status,
+    headers: headerLists(result.headers),
+    body: encoder.encode(result.body),
+    answeredBy: result.kind === "error" ? "gateway" : "hook",
+  };
 }
 
 function headerLists(headers: Readonly<Record<string, string>>): Record<string, string[]> {

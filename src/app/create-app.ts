@@ -159,29 +159,34 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
-// Reloads one at a time: a change made while a reload runs gets one more.
+// Reloads one at a time. Changes made while one runs get one reload more,
+// however many there were: each reload keeps its modules in memory (Node
+// cannot unload them), so a burst of SIGHUPs must not queue a reload each.
 function pluginReloader(config: Config, logger: Logger, plugins: PluginHost): App["reloadPlugins"] {
   let generation = 0;
   // Each attempt imports under a name of its own: Node remembers a module that failed to load.
   let attempts = 0;
-  let last: Promise<unknown> = Promise.resolve();
+  let running: Promise<unknown> = Promise.resolve();
+  let queued: ReturnType<App["reloadPlugins"]> | undefined;
+  const reload = async () => {
+    queued = undefined;
+    const started = Date.now();
+    try {
+      const registry = await loadPlugins(config.plugins, config.pluginOptions, logger, { attempt: ++attempts });
+      generation++;
+      const old = plugins.replace(registry);
+      logger.info({ ...registry.describe(), generation, ms: Date.now() - started }, "plugins reloaded");
+      void old.retire(logger);
+      return { ok: true as const, generation };
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      logger.error({ err: error }, "plugin reload failed: the old plugins stay");
+      return { ok: false as const, error };
+    }
+  };
   return () => {
-    const next = last.then(async () => {
-      const started = Date.now();
-      try {
-        const registry = await loadPlugins(config.plugins, config.pluginOptions, logger, { generation: ++attempts });
-        generation++;
-        const old = plugins.replace(registry);
-        logger.info({ ...registry.describe(), generation, ms: Date.now() - started }, "plugins reloaded");
-        void old.retire(logger);
-        return { ok: true as const, generation };
-      } catch (e) {
-        const error = e instanceof Error ? e : new Error(String(e));
-        logger.error({ err: error }, "plugin reload failed: the old plugins stay");
-        return { ok: false as const, error };
-      }
-    });
-    last = next;
-    return next;
+    queued ??= running.then(reload);
+    running = queued;
+    return queued;
   };
 }

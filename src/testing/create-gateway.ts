@@ -167,6 +167,9 @@ async function pluginRegistry(options: GatewayOptions, logger: pino.Logger): Pro
   return registry;
 }
 
+/** The request as it goes through the gateway, its body as bytes. */
+type ProxiedRequest = HttpRequest & { body: Uint8Array };
+
 type Answer = { status: number; headers: Record<string, string[]>; body: Uint8Array; answeredBy: GatewayResult["answeredBy"] };
 
 /** What one request collects on its way through the gateway. */
@@ -272,13 +275,11 @@ class SimulatedGateway implements Gateway {
       trace.warnings.push(`the API's custom_middleware driver is "${api.driver}", not "grpc": the gateway does not call this plugin server for its hooks`);
     }
     const canonical = Object.fromEntries(Object.entries(input.headers ?? {}).map(([k, v]) => [canonicalHeader(k), v]));
-    let req: HttpRequest & { body: Uint8Array } = { method: input.method ?? "GET", url: input.url, headers: canonical, body: bytes(input.body) };
+    let req: ProxiedRequest = { method: input.method ?? "GET", url: input.url, headers: canonical, body: bytes(input.body) };
 
-    for (const ref of api.pre) {
-      const done = await this.#requestHook(HookType.Pre, ref, req, undefined, trace);
-      if ("status" in done) return done;
-      req = done;
-    }
+    const pre = await this.#requestHooks(HookType.Pre, api.pre, req, trace);
+    if ("status" in pre) return pre;
+    req = pre;
 
     if (api.auth.kind === "key") {
       const key = req.headers[canonicalHeader(api.auth.header)];
@@ -295,17 +296,13 @@ class SimulatedGateway implements Gateway {
     if (trace.session !== undefined) {
       const limited = this.#limit(trace.sessionKey!, trace.session);
       if (limited !== undefined) return limited;
-      for (const ref of api.postKeyAuth) {
-        const done = await this.#requestHook(HookType.PostKeyAuth, ref, req, trace.session, trace);
-        if ("status" in done) return done;
-        req = done;
-      }
+      const postKeyAuth = await this.#requestHooks(HookType.PostKeyAuth, api.postKeyAuth, req, trace);
+      if ("status" in postKeyAuth) return postKeyAuth;
+      req = postKeyAuth;
     }
-    for (const ref of api.post) {
-      const done = await this.#requestHook(HookType.Post, ref, req, trace.session, trace);
-      if ("status" in done) return done;
-      req = done;
-    }
+    const post = await this.#requestHooks(HookType.Post, api.post, req, trace);
+    if ("status" in post) return post;
+    req = post;
 
     trace.upstream = this.#upstreamRequest(req);
     const upstreamAnswer = await (this.#options.upstream ?? defaultUpstream)(trace.upstream);
@@ -326,9 +323,19 @@ class SimulatedGateway implements Gateway {
     return { status: res.status, headers: res.headers, body: bytes(res.body), answeredBy: "upstream" };
   }
 
-  /** A Pre, PostKeyAuth or Post hook: the request it leaves, or the answer it makes the gateway send. */
-  async #requestHook(type: HookType, ref: HookRef, req: HttpRequest & { body: Uint8Array }, session: SessionState | undefined, trace: Trace) {
-    const sent = requestObject(type, ref.name, req, this.#spec, session, ref.rawBodyOnly);
+  /** One hook type's hooks in order (Pre, PostKeyAuth or Post, with the session so far): the request they leave, or the answer one of them makes the gateway send. */
+  async #requestHooks(type: HookType, refs: readonly HookRef[], req: ProxiedRequest, trace: Trace): Promise<ProxiedRequest | Answer> {
+    let current = req;
+    for (const ref of refs) {
+      const done = await this.#requestHook(type, ref, current, trace);
+      if ("status" in done) return done;
+      current = done;
+    }
+    return current;
+  }
+
+  async #requestHook(type: HookType, ref: HookRef, req: ProxiedRequest, trace: Trace): Promise<ProxiedRequest | Answer> {
+    const sent = requestObject(type, ref.name, req, this.#spec, trace.session, ref.rawBodyOnly);
     const replied = await this.#dispatch(HookType[type], ref, sent, trace);
     if ("error" in replied) return gatewayError(500, "Middleware error");
     const result = applyRequestReply(req, replied.reply);
@@ -340,7 +347,7 @@ class SimulatedGateway implements Gateway {
     }
   }
 
-  async #customAuth(ref: HookRef, extractorHeader: string | undefined, req: HttpRequest & { body: Uint8Array }, trace: Trace) {
+  async #customAuth(ref: HookRef, extractorHeader: string | undefined, req: ProxiedRequest, trace: Trace) {
     let extracted: string | undefined;
     if (extractorHeader !== undefined) {
       extracted = req.headers[canonicalHeader(extractorHeader)];
@@ -360,14 +367,15 @@ class SimulatedGateway implements Gateway {
     switch (result.kind) {
       case "authenticated": {
         const key = extracted ?? result.key;
-        const stored = this.#sessions.get(extracted === undefined ? key : `extracted:${key}`);
+        const storedUnder = extracted === undefined ? key : `extracted:${key}`;
+        const stored = this.#sessions.get(storedUnder);
         const session = clone(SessionStateSchema, result.session);
         // An existing session keeps its quota counters (gateway/coprocess.go).
         if (stored !== undefined) {
           session.quotaRemaining = stored.quotaRemaining;
           session.quotaRenews = stored.quotaRenews;
         }
-        this.#sessions.set(extracted === undefined ? key : `extracted:${key}`, session);
+        this.#sessions.set(storedUnder, session);
         if (extracted === undefined && session.idExtractorDeadline > 0n) {
           trace.warnings.push(
             `CustomKeyCheck hook "${ref.name}" set an ID-extractor deadline (allow() ttlSeconds), but the API has no ID extractor: the gateway calls the hook on every request`,
@@ -430,7 +438,7 @@ class SimulatedGateway implements Gateway {
     }
   }
 
-  #upstreamRequest(req: HttpRequest & { body: Uint8Array }): UpstreamRequest {
+  #upstreamRequest(req: ProxiedRequest): UpstreamRequest {
     if (!req.url.startsWith("/")) {
       throw new Error(
         `createGateway: the request's URL became ${req.url}; only paths on the API's own upstream are simulated (not tyk:// loops or other hosts)`,

@@ -4,8 +4,7 @@ import { dirname, extname, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { Logger } from "../observability/logger.js";
-import { ConfigCheck } from "./config-check.js";
-import type { Plugin, PluginDefinition, PluginInit } from "./plugin.js";
+import type { Plugin, PluginInit } from "./plugin.js";
 import { PluginRegistry } from "./registry.js";
 import { issuesText } from "./schema-issues.js";
 
@@ -40,7 +39,7 @@ export function pluginFiles(specs: readonly string[]): string[] {
 /** How to load: the first time, or a reload (which must not get the modules already imported). */
 export interface LoadOptions {
   /** 0 at start; each reload attempt needs a number of its own, and gets fresh copies of the plugins' modules. */
-  readonly generation?: number;
+  readonly attempt?: number;
 }
 
 /**
@@ -55,15 +54,15 @@ export async function loadPlugins(
   specs: readonly string[],
   options: Readonly<Record<string, unknown>>,
   logger: Logger,
-  { generation = 0 }: LoadOptions = {},
+  { attempt = 0 }: LoadOptions = {},
 ): Promise<PluginRegistry> {
   const registry = new PluginRegistry();
-  const importer = new PluginImporter(generation);
+  const importer = new PluginImporter(attempt);
   registry.onRetire(() => importer.close());
   try {
     for (const spec of specs) {
       const isName = bareName.test(spec);
-      const source = isName && generation > 0 ? builtInSource(spec) : undefined;
+      const source = isName && attempt > 0 ? builtInSource(spec) : undefined;
       const url = source !== undefined ? pathToFileURL(source) : isName ? new URL(`${spec}.js`, pluginDir) : pathToFileURL(resolve(spec));
       const file = fileURLToPath(url);
       if (!existsSync(file)) {
@@ -95,7 +94,7 @@ export interface PluginToSetUp {
   readonly spec: string;
   /** Its module's file, for the place of a failure; undefined when it was handed over as an object. */
   readonly file: string | undefined;
-  readonly definition: PluginDefinition<never, never> | AnyPluginDefinition;
+  readonly definition: AnyPluginDefinition;
   readonly options: unknown;
 }
 
@@ -113,11 +112,10 @@ export interface AnyPluginDefinition {
  */
 export async function setUpPlugin(registry: PluginRegistry, { spec, file, definition, options }: PluginToSetUp, logger: Logger): Promise<void> {
   const pluginLogger = logger.child({ plugin: spec });
-  const def = definition as AnyPluginDefinition;
-  const pluginOptions = await validOptions(spec, def.options, options);
+  const pluginOptions = await validOptions(spec, definition.options, options);
   let plugin: Plugin<never>;
   try {
-    plugin = await def.setup({ options: pluginOptions as never, logger: pluginLogger });
+    plugin = await definition.setup({ options: pluginOptions as never, logger: pluginLogger });
   } catch (e) {
     throw loadError(spec, "failed in setup", file, e);
   }
@@ -126,21 +124,21 @@ export async function setUpPlugin(registry: PluginRegistry, { spec, file, defini
     throw new Error(`plugin "${spec}"${where}: setup returned ${plugin === null ? "null" : typeof plugin}, not the plugin's hooks`);
   }
   const name = plugin.name ?? spec;
-  registry.add(name, plugin, logger, def.config === undefined ? undefined : new ConfigCheck(name, def.config));
+  registry.add(name, plugin, logger, definition.config);
 }
 
 // Built-in and compiled plugins at start are imported by Node itself, as in
 // production. TypeScript, and every path plugin on a reload, goes through a
-// tsx loader registered for this generation only (its namespace): each
-// generation gets fresh copies of the plugin's modules and of the files
-// they import, where Node would hand back the ones it already has.
+// tsx loader registered for this load only (its namespace): each reload
+// gets fresh copies of the plugin's modules and of the files they import,
+// where Node would hand back the ones it already has.
 class PluginImporter {
   #tsx: { import: (specifier: string, parentURL: string) => Promise<unknown>; unregister: () => unknown } | undefined;
 
-  constructor(readonly generation: number) {}
+  constructor(readonly attempt: number) {}
 
   async import(url: URL, isPath: boolean): Promise<unknown> {
-    if (!isPath || (this.generation === 0 && !typeScript.has(extname(url.pathname)))) {
+    if (!isPath || (this.attempt === 0 && !typeScript.has(extname(url.pathname)))) {
       try {
         return await import(url.href);
       } catch (e) {
@@ -149,7 +147,7 @@ class PluginImporter {
     }
     if (this.#tsx === undefined) {
       const { register } = await import("tsx/esm/api");
-      this.#tsx = register({ namespace: `tyk-grpc-ts-plugins-${this.generation}` });
+      this.#tsx = register({ namespace: `tyk-grpc-ts-plugins-${this.attempt}` });
     }
     return this.#tsx.import(url.href, import.meta.url);
   }

@@ -10,6 +10,7 @@ import type { HookMetricOutcome } from "../observability/metrics.js";
 import { currentTrace, type TraceContext } from "../observability/trace-context.js";
 import { replyAsReceived, wireBytesOf } from "../rpc/wire-bytes.js";
 import { isPromiseLike, type MaybePromise, then } from "../util/maybe-promise.js";
+import type { ConfigData } from "./config-data.js";
 import { parseTykEvent } from "./events.js";
 import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
 import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
@@ -90,10 +91,11 @@ export class PluginHost {
       replyAsReceived(object);
       return object;
     }
-    let config: unknown = notChecked;
-    if (found.config !== undefined) {
+    // With a schema, config_data is checked before the hook runs (the answer
+    // is remembered per string; the hook reads it from there again).
+    if (found.config.schema !== undefined) {
       try {
-        config = found.config.value(object.spec.config_data);
+        found.config.value(object.spec.config_data);
       } catch (e) {
         this.#onHookDone(hookTypeName(object), found.name, "invalid_config");
         this.#logger.error(
@@ -110,7 +112,7 @@ export class PluginHost {
     const budget = new HookBudget(found.plugin, call, this.#timeoutMs);
     let outcome: MaybePromise<HookOutcome>;
     try {
-      outcome = runHook(found, object, new CallHookContext(object, found.logger, budget, config));
+      outcome = runHook(found, object, new CallHookContext(object, found.logger, budget, found.config));
     } catch (e) {
       budget.end();
       return this.#hookFailed(found, object, asSent, budget, e);
@@ -178,14 +180,15 @@ export class PluginHost {
   // Fails the call (closed), or answers with the Object as sent (open).
   // (The budget has ended: race() ends it when it settles.)
   #hookFailed(found: RegisteredHook, object: Object$, asSent: Object$ | undefined, budget: HookBudget, e: unknown): Object$ {
-    const error = this.#failure(found.plugin, hookDescription(found, object), budget, e, found.failOpen);
-    const timedOut = e !== undefined && e === budget.expired;
-    const abandoned = !timedOut && budget.call.signal.aborted && e === budget.call.signal.reason;
-    if (!found.failOpen || abandoned) {
-      this.#onHookDone(hookTypeName(object), found.name, timedOut ? "timeout" : "error");
+    const how = failure(budget, e);
+    // A call that ended first has nobody to answer: failing open would be for nothing.
+    const open = found.failOpen && how !== "abandoned";
+    const error = this.#failure(found.plugin, hookDescription(found, object), budget, e, open);
+    if (!open) {
+      this.#onHookDone(hookTypeName(object), found.name, how === "timeout" ? "timeout" : "error");
       throw error;
     }
-    this.#onHookDone(hookTypeName(object), found.name, timedOut ? "timeout_open" : "error_open");
+    this.#onHookDone(hookTypeName(object), found.name, how === "timeout" ? "timeout_open" : "error_open");
     if (asSent !== undefined) {
       return asSent;
     }
@@ -197,17 +200,17 @@ export class PluginHost {
   // caller: its budget ran out, the call ended first, or the plugin threw.
   #failure(plugin: string, what: string, budget: HookBudget, e: unknown, failOpen = false): ConnectError {
     const open = failOpen ? ": failing open, the request goes on as the gateway sent it" : "";
-    if (e !== undefined && e === budget.expired) {
-      this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, `plugin timed out${open}`);
-      return budget.expired;
+    switch (failure(budget, e)) {
+      case "timeout":
+        this.#logger.error({ plugin, what, timeoutMs: this.#timeoutMs }, `plugin timed out${open}`);
+        return budget.expired!;
+      case "abandoned":
+        this.#logger.warn({ plugin, what, reason: ConnectError.from(e).message }, "the call ended while the plugin ran: abandoned");
+        return ConnectError.from(e);
+      case "threw":
+        this.#logger.error({ plugin, what, err: e }, `plugin failed${open}`);
+        return new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
     }
-    const callSignal = budget.call.signal;
-    if (callSignal.aborted && e === callSignal.reason) {
-      this.#logger.warn({ plugin, what, reason: ConnectError.from(e).message }, "the call ended while the plugin ran: abandoned");
-      return ConnectError.from(e);
-    }
-    this.#logger.error({ plugin, what, err: e }, `plugin failed${open}`);
-    return new ConnectError(`plugin "${plugin}" failed in ${what}`, Code.Internal, undefined, undefined, e);
   }
 
   #warnUnknown(object: Object$): void {
@@ -226,8 +229,14 @@ export class PluginHost {
   }
 }
 
-// CallHookContext's config before it has been looked at (undefined is a valid config).
-const notChecked: unique symbol = Symbol("config not checked");
+/** Why a hook or event handler call failed: its budget ran out, the gRPC call ended first, or the plugin threw. */
+function failure(budget: HookBudget, e: unknown): "timeout" | "abandoned" | "threw" {
+  if (e !== undefined && e === budget.expired) {
+    return "timeout";
+  }
+  const callSignal = budget.call.signal;
+  return callSignal.aborted && e === callSignal.reason ? "abandoned" : "threw";
+}
 
 // Hook names are the caller's to choose: remembering every unknown one
 // would let a caller grow the server's memory without bound.
@@ -420,13 +429,13 @@ class CallHookContext implements HookContext<unknown> {
   readonly session: Object$["session"];
   readonly metadata: Object$["metadata"];
   readonly #budget: HookBudget;
-  #config: unknown;
+  readonly #config: ConfigData;
 
   constructor(
     readonly object: Object$,
     readonly logger: Logger,
     budget: HookBudget,
-    config: unknown,
+    config: ConfigData,
   ) {
     this.hookType = object.hookType;
     this.hookName = object.hookName;
@@ -439,16 +448,7 @@ class CallHookContext implements HookContext<unknown> {
   }
 
   get config(): unknown {
-    if (this.#config === notChecked) {
-      const raw = this.object.spec.config_data;
-      try {
-        this.#config = raw ? (JSON.parse(raw) as JsonValue) : undefined;
-      } catch {
-        this.logger.warn("config_data is not valid JSON: ignoring it");
-        this.#config = undefined;
-      }
-    }
-    return this.#config;
+    return this.#config.value(this.object.spec.config_data);
   }
 
   get signal(): AbortSignal {

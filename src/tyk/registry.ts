@@ -1,6 +1,7 @@
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import type { Logger } from "../observability/logger.js";
-import type { ConfigCheck } from "./config-check.js";
+import { ConfigData } from "./config-data.js";
 import type { AuthHook, EventHandler, HookSet, Plugin, RequestHook, ResponseHook } from "./plugin.js";
 
 /** The plugin fields that hold hooks, one per hook type the gateway sends. */
@@ -29,8 +30,8 @@ export type RegisteredHook = (
   readonly logger: Logger;
   /** Fail open: a throw or timeout lets the request go on as the gateway sent it. */
   readonly failOpen: boolean;
-  /** The plugin's config_data schema, if it declared one. */
-  readonly config: ConfigCheck | undefined;
+  /** The API's config_data as this hook's plugin reads it (with its schema, if it declared one). */
+  readonly config: ConfigData;
 };
 
 /** An event handler with the plugin it came from. */
@@ -41,10 +42,10 @@ export interface RegisteredHandler {
 }
 
 /** A plugin as loaded, for the registry. */
-export interface LoadedPlugin {
+interface LoadedPlugin {
   readonly name: string;
   readonly plugin: Plugin<never>;
-  readonly config?: ConfigCheck;
+  readonly config: ConfigData;
 }
 
 type ByName = Map<string, RegisteredHook>;
@@ -64,9 +65,9 @@ export class PluginRegistry {
   #inFlight = 0;
   #retired: (() => void) | undefined;
 
-  /** Adds every hook and event handler of a plugin. */
-  add(name: string, plugin: Plugin<never>, logger: Logger, config?: ConfigCheck): void {
-    const loaded: LoadedPlugin = config === undefined ? { name, plugin } : { name, plugin, config };
+  /** Adds every hook and event handler of a plugin; `configSchema` checks config_data for its hooks. */
+  add(name: string, plugin: Plugin<never>, logger: Logger, configSchema?: StandardSchemaV1): void {
+    const loaded: LoadedPlugin = { name, plugin, config: new ConfigData(name, configSchema, logger.child({ plugin: name })) };
     this.#addHooks(this.#hooks, loaded, plugin, undefined, logger);
     for (const [apiId, hooks] of Object.entries(plugin.apis ?? {})) {
       const forApi = this.#apiHooks.get(apiId) ?? new Map<HookKind, ByName>();

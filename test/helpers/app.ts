@@ -25,5 +25,6 @@ export async function startApp(args: readonly string[] = [], options: Partial<Om
     replaceServices: options.replaceServices ?? [],
   });
   const address = app.server.addresses[0];
-  return { ...app, url: address?.kind === "tcp" ? `http://127.0.0.1:${address.port}` : "" };
+  // (Not a spread: that would copy the registry getter's value of now, not the getter.)
+  return Object.assign(app, { url: address?.kind === "tcp" ? `http://127.0.0.1:${address.port}` : "" });
 }

@@ -248,3 +248,26 @@ describe("the simulator's warnings", () => {
     );
   });
 });
+
+describe("reloads requested together", () => {
+  it("reloads asked for before one starts share it; those asked for while it runs share one more", async () => {
+    const app = await startApp(["--plugin", "echo-log"]);
+    try {
+      const together = await Promise.all(Array.from({ length: 3 }, () => app.reloadPlugins()));
+      assert.deepEqual(
+        together.map((r) => r.ok && r.generation),
+        [1, 1, 1],
+      );
+      const first = app.reloadPlugins();
+      await new Promise((r) => setImmediate(r)); // (the first has started: it is importing)
+      const later = await Promise.all([first, ...Array.from({ length: 4 }, () => app.reloadPlugins())]);
+      assert.deepEqual(
+        later.map((r) => r.ok && r.generation),
+        [2, 3, 3, 3, 3],
+      );
+      assert.deepEqual(app.registry.describe().plugins, ["echo-log"]);
+    } finally {
+      await app.stop(1000);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { type Logger, pino } from "pino";
 import pretty from "pino-pretty";
+import type { LogTap } from "./log-tap.js";
 import { mergeTraceFields, traceLogFields } from "./trace-context.js";
 
 export type { Logger };
@@ -28,14 +29,16 @@ export interface LogThread {
 /**
  * Creates the process logger: JSON lines on stdout, or human-readable lines
  * with --log-format pretty (synchronous; for people, not throughput).
+ * `tap` sees each JSON line on the event loop, as written.
  * JSON lines are written asynchronously, off the main thread; whatever is
  * still buffered is flushed when the process exits.
  */
-export function createLogger(options: { level: LogLevel; format: "json" | "pretty"; thread?: LogThread }): Logger {
+export function createLogger(options: { level: LogLevel; format: "json" | "pretty"; thread?: LogThread; tap?: LogTap }): Logger {
   // Lines written while serving a call that came with a W3C traceparent carry its trace and span ids.
   const base = { level: options.level, base: undefined, timestamp: isoTimeCached, mixin: traceLogFields, mixinMergeStrategy: mergeTraceFields };
+  const tap = options.tap;
   if (options.format === "pretty") {
-    return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
+    return pino(tap ? { ...base, hooks: { streamWrite: tap.write } } : base, pretty({ sync: true, colorize: process.stdout.isTTY === true }));
   }
   // Lines are written by a worker thread (pino's asynchronous transport), so
   // a slow stdout never stalls calls and the main thread makes no write
@@ -56,7 +59,8 @@ export function createLogger(options: { level: LogLevel; format: "json" | "prett
       // the worker is gone already: nothing left to save
     }
   });
-  const logger = pino(thread ? { ...base, hooks: { streamWrite: thread.streamWrite } } : base, destination);
+  const streamWrite = thread && tap ? (line: string) => tap.write(thread.streamWrite(line)) : (thread?.streamWrite ?? tap?.write);
+  const logger = pino(streamWrite ? { ...base, hooks: { streamWrite } } : base, destination);
   thread?.adopt(logger);
   return logger;
 }

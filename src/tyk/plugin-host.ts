@@ -11,6 +11,7 @@ import { currentTrace, type TraceContext } from "../observability/trace-context.
 import { replyAsReceived, wireBytesOf } from "../rpc/wire-bytes.js";
 import { isPromiseLike, type MaybePromise, then } from "../util/maybe-promise.js";
 import type { ConfigData } from "./config-data.js";
+import type { DispatchObserver, HookReport } from "./dispatch-observer.js";
 import { parseTykEvent } from "./events.js";
 import { checkHeaderName, checkHeaderValue } from "./http-fields.js";
 import type { AuthOutcome, OutcomeHeaders, RequestOutcome } from "./outcome.js";
@@ -34,6 +35,8 @@ export interface PluginHostOptions {
   readonly timeoutMs: number;
   /** Told how each hook call ended (metrics). */
   readonly onHookDone?: (hookType: string, hookName: string, outcome: HookMetricOutcome) => void;
+  /** Sees whole calls while it watches (the call inspector). */
+  readonly observer?: DispatchObserver;
 }
 
 /**
@@ -50,12 +53,14 @@ export class PluginHost {
   readonly #timeoutMs: number;
   readonly #warned = new Set<string>();
   readonly #onHookDone: NonNullable<PluginHostOptions["onHookDone"]>;
+  readonly #observer: DispatchObserver | undefined;
 
   constructor(registry: PluginRegistry, options: PluginHostOptions) {
     this.#registry = registry;
     this.#logger = options.logger;
     this.#timeoutMs = options.timeoutMs;
     this.#onHookDone = options.onHookDone ?? (() => undefined);
+    this.#observer = options.observer;
   }
 
   /** The plugins new calls run on. */
@@ -83,11 +88,19 @@ export class PluginHost {
    * most hooks.
    */
   dispatch(object: Object$, call: CallSignal): MaybePromise<Object$> {
+    const observer = this.#observer;
+    if (observer?.watching === true) {
+      return observer.observe(object, (report) => this.#dispatch(object, call, report));
+    }
+    return this.#dispatch(object, call, undefined);
+  }
+
+  #dispatch(object: Object$, call: CallSignal, report: HookReport | undefined): MaybePromise<Object$> {
     const registry = this.#registry;
     const found = registry.find(object.hookType, object.hookName, object.spec.APIID);
     if (found === undefined) {
       this.#warnUnknown(object);
-      this.#onHookDone(hookTypeName(object), object.hookName, "no_plugin");
+      this.#done(object, object.hookName, undefined, "no_plugin", report);
       replyAsReceived(object);
       return object;
     }
@@ -97,7 +110,7 @@ export class PluginHost {
       try {
         found.config.value(object.spec.config_data);
       } catch (e) {
-        this.#onHookDone(hookTypeName(object), found.name, "invalid_config");
+        this.#done(object, found.name, found.plugin, "invalid_config", report);
         this.#logger.error(
           { plugin: found.plugin, what: hookDescription(found, object), apiId: object.spec.APIID, reason: (e as Error).message },
           "invalid config_data",
@@ -115,18 +128,18 @@ export class PluginHost {
       outcome = runHook(found, object, new CallHookContext(object, found.logger, budget, found.config));
     } catch (e) {
       budget.end();
-      return this.#hookFailed(found, object, asSent, budget, e);
+      return this.#hookFailed(found, object, asSent, budget, e, report);
     }
     if (!isPromiseLike(outcome)) {
       budget.end();
-      return this.#hookDone(found, object, outcome);
+      return this.#hookDone(found, object, outcome, report);
     }
     registry.enter();
     return budget
       .race(outcome, () => hookDescription(found, object))
       .then(
-        (settled) => this.#hookDone(found, object, settled),
-        (e: unknown) => this.#hookFailed(found, object, asSent, budget, e),
+        (settled) => this.#hookDone(found, object, settled, report),
+        (e: unknown) => this.#hookFailed(found, object, asSent, budget, e, report),
       )
       .finally(() => registry.leave());
   }
@@ -168,9 +181,14 @@ export class PluginHost {
     }
   }
 
-  #hookDone(found: RegisteredHook, object: Object$, outcome: HookOutcome): Object$ {
-    // Counted by the registered name ("*" for the catch-all): names the caller chose are unbounded.
-    this.#onHookDone(hookTypeName(object), found.name, found.kind === "auth" && outcome === "reject" ? "deny" : outcome);
+  // Counted by the registered name ("*" for the catch-all): names the caller chose are unbounded.
+  #done(object: Object$, name: string, plugin: string | undefined, outcome: HookMetricOutcome, report: HookReport | undefined): void {
+    this.#onHookDone(hookTypeName(object), name, outcome);
+    report?.(plugin, outcome);
+  }
+
+  #hookDone(found: RegisteredHook, object: Object$, outcome: HookOutcome, report: HookReport | undefined): Object$ {
+    this.#done(object, found.name, found.plugin, found.kind === "auth" && outcome === "reject" ? "deny" : outcome, report);
     if (this.#logger.isLevelEnabled("debug")) {
       this.#logger.debug({ plugin: found.plugin, hookType: HookType[object.hookType], hookName: object.hookName, outcome }, "hook done");
     }
@@ -179,16 +197,16 @@ export class PluginHost {
 
   // Fails the call (closed), or answers with the Object as sent (open).
   // (The budget has ended: race() ends it when it settles.)
-  #hookFailed(found: RegisteredHook, object: Object$, asSent: Object$ | undefined, budget: HookBudget, e: unknown): Object$ {
+  #hookFailed(found: RegisteredHook, object: Object$, asSent: Object$ | undefined, budget: HookBudget, e: unknown, report: HookReport | undefined): Object$ {
     const how = failure(budget, e);
     // A call that ended first has nobody to answer: failing open would be for nothing.
     const open = found.failOpen && how !== "abandoned";
     const error = this.#failure(found.plugin, hookDescription(found, object), budget, e, open);
     if (!open) {
-      this.#onHookDone(hookTypeName(object), found.name, how === "timeout" ? "timeout" : "error");
+      this.#done(object, found.name, found.plugin, how === "timeout" ? "timeout" : "error", report);
       throw error;
     }
-    this.#onHookDone(hookTypeName(object), found.name, how === "timeout" ? "timeout_open" : "error_open");
+    this.#done(object, found.name, found.plugin, how === "timeout" ? "timeout_open" : "error_open", report);
     if (asSent !== undefined) {
       return asSent;
     }

@@ -6,6 +6,7 @@ import { drainMessage, reloadMessage, runPrimary } from "./app/cluster.js";
 import { type App, AppStartError, createApp } from "./app/create-app.js";
 import { watchParent } from "./app/parent-watch.js";
 import { type Config, parseConfig, usage } from "./config/config.js";
+import { LogTap } from "./observability/log-tap.js";
 import { createLogger } from "./observability/logger.js";
 import { prepareSocketPath, removeSocketFiles } from "./transport/unix-socket.js";
 import { objectLogThread } from "./tyk/object-log.js";
@@ -26,7 +27,9 @@ if (config === undefined) {
 }
 
 // Under --workers, every line says which worker wrote it.
-const rootLogger = createLogger({ level: config.logLevel, format: config.logFormat, thread: objectLogThread });
+// The inspector (--inspect) reads each call's log lines through the tap.
+const logTap = config.inspector === undefined ? undefined : new LogTap();
+const rootLogger = createLogger({ level: config.logLevel, format: config.logFormat, thread: objectLogThread, ...(logTap && { tap: logTap }) });
 const logger = cluster.isWorker ? rootLogger.child({ worker: cluster.worker!.id }) : rootLogger;
 
 // Nothing may take the process down silently: say why, then exit non-zero.
@@ -56,7 +59,7 @@ if (cluster.isPrimary && config.workers > 1) {
   removeOwnSocketFilesAtExit();
   runPrimary({ workers: config.workers, logger, gracePeriodMs: config.gracePeriodMs });
 } else {
-  const app = await createApp({ config, logger }).catch((e: unknown) => {
+  const app = await createApp({ config, logger, ...(logTap && { logTap }) }).catch((e: unknown) => {
     logger.fatal({ err: e instanceof AppStartError ? e.cause : e }, e instanceof AppStartError ? e.message : "cannot start");
     process.exit(1);
   });

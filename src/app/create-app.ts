@@ -1,15 +1,19 @@
 import cluster from "node:cluster";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createClient, createRouterTransport, type ServiceImplSpec } from "@connectrpc/connect";
 import { Users } from "../../gen/users_pb.js";
 import type { Config } from "../config/config.js";
+import type { LogTap } from "../observability/log-tap.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics, type ServerMetrics } from "../observability/metrics.js";
 import { registerServices } from "../rpc/register-services.js";
 import { createRpcHandlers } from "../rpc/rpc-handlers.js";
 import type { HealthStatus } from "../services/health/health-status.js";
 import { createHttpApi } from "../services/http-api.js";
-import { formatListenAddress } from "../transport/listen-address.js";
-import { type RunningServer, startServer } from "../transport/start-server.js";
+import { CallRecorder } from "../services/inspector/call-recorder.js";
+import { createInspectorRoutes, type InspectorRoutes } from "../services/inspector/inspector-routes.js";
+import { formatListenAddress, type ListenAddress } from "../transport/listen-address.js";
+import { type ConnectionFacts, type RunningServer, startServer } from "../transport/start-server.js";
 import { loadPlugins, pluginFiles } from "../tyk/load-plugins.js";
 import { PluginHost } from "../tyk/plugin-host.js";
 import type { PluginRegistry } from "../tyk/registry.js";
@@ -29,6 +33,8 @@ export interface AppOptions {
   readonly userStore?: UserStore;
   /** Implementations served instead of the built-in ones of the same services (tests: probes and failing fakes). */
   readonly replaceServices?: readonly ServiceImplSpec[];
+  /** Where the call inspector (--inspect) reads each call's log lines: the tap `logger` writes through. */
+  readonly logTap?: LogTap;
 }
 
 /** Why createApp failed (its message: the step; its cause: the error). */
@@ -77,7 +83,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   logger.info(registry.describe(), "plugins loaded");
   // Under --workers each worker counts its own calls, labelled with its id.
   const metrics = config.metrics ? createMetrics(cluster.isWorker ? { worker: String(cluster.worker!.id) } : {}) : undefined;
-  const plugins = new PluginHost(registry, { logger, timeoutMs: config.pluginTimeoutMs, onHookDone: metrics?.hookDone });
+  const recorder =
+    config.inspector === undefined
+      ? undefined
+      : new CallRecorder({ capacity: config.inspector.calls, logSecrets: config.logSecrets, logger, ...(options.logTap && { logTap: options.logTap }) });
+  const plugins = new PluginHost(registry, {
+    logger,
+    timeoutMs: config.pluginTimeoutMs,
+    onHookDone: metrics?.hookDone,
+    ...(recorder && { observer: recorder }),
+  });
   const reloadPlugins = pluginReloader(config, logger, plugins);
   const stopWatching = config.watchPlugins ? watchPluginFiles(pluginFiles(config.plugins), () => void reloadPlugins(), logger) : undefined;
   const health = createHealthStatus();
@@ -90,6 +105,30 @@ export async function createApp(options: AppOptions): Promise<App> {
   const replaced = new Map((options.replaceServices ?? []).map((s) => [s.service.typeName, s]));
   const served = builtIn.map((s) => replaced.get(s.service.typeName) ?? s);
   const pipeline = callPipeline(logger, metrics);
+  let inspector: InspectorRoutes | undefined;
+  // The plain HTTP routes: the inspector's (--inspect) first, then /healthz, /metrics, GET /users...
+  const httpRoutes = (facts: ConnectionFacts) => {
+    const api = createHttpApi({
+      health,
+      metrics: metrics?.registry,
+      // GET /users calls the same implementation through the same interceptors.
+      users: createClient(Users, createRouterTransport(registerServices(served), { router: { interceptors: [...pipeline.all] } })),
+      logger,
+      repeats: facts.repeats,
+      peerOf: facts.peerOf,
+    });
+    if (recorder === undefined) return api;
+    const routes = createInspectorRoutes({
+      recorder,
+      token: config.inspector?.token,
+      logger,
+      repeats: facts.repeats,
+      // Within --idle-timeout, which closes a connection that carried no bytes for that long.
+      heartbeatMs: Math.min(15_000, config.limits.idleTimeoutMs > 0 ? config.limits.idleTimeoutMs / 2 : 15_000),
+    });
+    inspector = routes;
+    return (req: IncomingMessage, res: ServerResponse) => routes.handle(req, res) || api(req, res);
+  };
   const server = await startServer({
     listen: config.listen,
     tlsListen: config.tlsListen,
@@ -112,26 +151,19 @@ export async function createApp(options: AppOptions): Promise<App> {
         },
         facts,
       ),
-      httpRoute:
-        config.httpListen.length > 0
-          ? createHttpApi({
-              health,
-              metrics: metrics?.registry,
-              // GET /users calls the same implementation through the same interceptors.
-              users: createClient(Users, createRouterTransport(registerServices(served), { router: { interceptors: [...pipeline.all] } })),
-              logger,
-              repeats: facts.repeats,
-              peerOf: facts.peerOf,
-            })
-          : undefined,
+      httpRoute: config.httpListen.length > 0 ? httpRoutes(facts) : undefined,
     }),
   }).catch(failed("cannot listen"));
+  if (recorder !== undefined) {
+    recorder.target = { plaintext: server.addresses, tls: server.tlsAddresses };
+  }
   logger.info(
     {
       addresses: server.addresses.map(formatListenAddress),
       tlsAddresses: server.tlsAddresses.map(formatListenAddress),
       httpAddresses: server.httpAddresses.map(formatListenAddress),
       services: servedServices.map((s) => s.typeName),
+      ...(recorder && { inspector: server.httpAddresses.map(inspectorUrl) }),
       // The process to signal: under --workers, the primary (this worker's parent).
       pid: cluster.isWorker ? process.ppid : process.pid,
       ...(cluster.isWorker && { workerPid: process.pid }),
@@ -150,6 +182,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     async stop(graceMs) {
       stopWatching?.();
       health.shutdown();
+      // Event streams never end by themselves: the drain would wait for them.
+      inspector?.close();
       const result = await server.drain(graceMs);
       await plugins.registry.retire(logger);
       // After the last call: the embedded stores write their last pages and free the directory.
@@ -189,4 +223,11 @@ function pluginReloader(config: Config, logger: Logger, plugins: PluginHost): Ap
     running = queued;
     return queued;
   };
+}
+
+// Where a person opens the inspector served on an HTTP listener.
+function inspectorUrl(address: ListenAddress): string {
+  if (address.kind === "unix") return `unix://${address.path} /inspect`;
+  const host = address.host === "::" || address.host === "0.0.0.0" ? "127.0.0.1" : address.host;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}/inspect`;
 }

@@ -3,14 +3,25 @@ import { availableParallelism } from "node:os";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { LogLevel } from "../observability/logger.js";
 import type { ConnectionLimits } from "../transport/limits.js";
-import { type ListenAddress, parseListenAddress } from "../transport/listen-address.js";
+import { formatListenAddress, isLoopbackAddress, type ListenAddress, parseListenAddress } from "../transport/listen-address.js";
 import type { TlsFiles } from "../transport/tls.js";
 import { groupId } from "../transport/unix-socket.js";
 import type { UsersStoreConfig } from "../users/open-user-store.js";
 import { sqliteAvailable } from "../users/sqlite-user-store.js";
 import { parseDuration } from "../util/duration.js";
 import { parseSize } from "../util/size.js";
-import { type ChoiceName, type ChoiceOf, envVariable, fileKey, fileValueType, type Setting, type SettingName, settingNamed, settings } from "./settings.js";
+import {
+  type ChoiceName,
+  type ChoiceOf,
+  defaultInspectorListen,
+  envVariable,
+  fileKey,
+  fileValueType,
+  type Setting,
+  type SettingName,
+  settingNamed,
+  settings,
+} from "./settings.js";
 import { helpText } from "./settings-text.js";
 
 /** Everything the server process is configured with. */
@@ -55,6 +66,16 @@ export interface Config {
   readonly users: UsersStoreConfig;
   /** The group of unix socket files (a name or id); their mode is 0660 either way. */
   readonly unixSocketGroup: string | undefined;
+  /** The call inspector at /inspect of the HTTP listeners (--inspect); undefined when off. */
+  readonly inspector: InspectorConfig | undefined;
+}
+
+/** How the call inspector is served. */
+export interface InspectorConfig {
+  /** What a viewer must show (once, as ?token=); undefined: loopback viewers need none. */
+  readonly token: string | undefined;
+  /** How many of the last calls are kept. */
+  readonly calls: number;
 }
 
 /** The --help text. */
@@ -112,8 +133,9 @@ export function parseConfig(
     workers: parseWorkers(get.text("workers")),
     tlsListen,
     tls,
-    httpListen: (get.list("http-listen") ?? []).map(parseListenAddress),
+    httpListen: (get.list("http-listen") ?? (get.flag("inspect") ? [defaultInspectorListen] : [])).map(parseListenAddress),
     metrics: get.on("metrics"),
+    inspector: get.flag("inspect") ? { token: get.optional("inspect-token"), calls: inspectCalls(get.text("inspect-calls")) } : undefined,
     users: usersStore(get),
     unixSocketGroup: socketGroup(get.optional("unix-socket-group")),
     limits: {
@@ -141,7 +163,37 @@ export function parseConfig(
     // PGlite is one process's database: workers would each open the same directory.
     throw new Error("--workers needs --users-store sqlite, postgres or memory: the embedded PGlite store serves one process");
   }
+  checkInspector(config);
   return config;
+}
+
+function inspectCalls(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 10_000) {
+    throw new Error(`invalid inspect calls "${value}": expected a whole number from 1 to 10000`);
+  }
+  return Number(value);
+}
+
+// The inspector shows request data (credentials masked, the rest as sent):
+// off the loopback interface only with a token, and from one process, the
+// one whose calls it shows.
+function checkInspector(config: Config): void {
+  const inspector = config.inspector;
+  if (inspector === undefined) {
+    return;
+  }
+  if (inspector.token !== undefined && inspector.token.length < 16) {
+    throw new Error("--inspect-token must be 16 characters or more (e.g. openssl rand -hex 16)");
+  }
+  const open = config.httpListen.filter((a) => !isLoopbackAddress(a));
+  if (open.length > 0 && inspector.token === undefined) {
+    throw new Error(
+      `--inspect on ${open.map(formatListenAddress).join(", ")}, which is not loopback, needs --inspect-token (or INSPECT_TOKEN): the page shows request data`,
+    );
+  }
+  if (config.workers > 1) {
+    throw new Error("--inspect needs --workers 1: each worker serves its own calls, and a page would see only one worker's");
+  }
 }
 
 // parseArgs' options, from the settings table.

@@ -39,7 +39,7 @@ export interface Setting {
   /** What it does: one or two sentences. */
   readonly help: string;
   /** The group it is listed under. */
-  readonly section: "Server" | "Logging" | "Plugins" | "HTTP" | "Users store" | "TLS" | "Limits";
+  readonly section: "Server" | "Logging" | "Plugins" | "HTTP" | "Inspector" | "Users store" | "TLS" | "Limits";
   /** Its environment variable, when not the flag in upper snake case; false: none. */
   readonly env?: string | false;
   /** Its config file key, when not the flag in camelCase; false: none. */
@@ -53,6 +53,9 @@ export interface Setting {
 }
 
 const limits = defaultLimits;
+
+/** Where --inspect serves the inspector when no --http-listen address is given. */
+export const defaultInspectorListen = "127.0.0.1:8090";
 
 /** Every setting of the server. */
 export const settings = [
@@ -185,6 +188,29 @@ export const settings = [
     help: "Also serve plain HTTP/1.1 here, repeatable: Connect and gRPC-Web for every method, GET /users (NDJSON), /healthz, /readyz, /metrics.",
   },
   { flag: "metrics", kind: "switch", section: "HTTP", default: "on", help: "Count calls and hooks for Prometheus (served at /metrics of --http-listen)." },
+
+  {
+    flag: "inspect",
+    kind: "flag",
+    section: "Inspector",
+    common: true,
+    help: `Serve the live call inspector at /inspect of --http-listen (${defaultInspectorListen} when none is given): each Dispatch call's Object, reply and log lines. It shows request data: a non-loopback address needs --inspect-token.`,
+  },
+  {
+    flag: "inspect-token",
+    kind: "value",
+    arg: "TOKEN",
+    section: "Inspector",
+    help: "A secret of 16 characters or more the inspector asks for (open /inspect?token=TOKEN once); required when an --http-listen address is not loopback.",
+  },
+  {
+    flag: "inspect-calls",
+    kind: "number",
+    arg: "N",
+    section: "Inspector",
+    default: "200",
+    help: "How many of the last calls the inspector keeps (1-10000); bodies over 16 KiB are kept cut, with their size.",
+  },
 
   {
     flag: "users-store",

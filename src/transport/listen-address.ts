@@ -30,3 +30,15 @@ export function formatListenAddress(address: ListenAddress): string {
   }
   return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
+
+/**
+ * Whether only this machine can reach the address: a unix socket, or a TCP
+ * host on the loopback interface (127.0.0.0/8, ::1, localhost).
+ */
+export function isLoopbackAddress(address: ListenAddress): boolean {
+  if (address.kind === "unix") {
+    return true;
+  }
+  const host = address.host.toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./.test(host);
+}

@@ -1,0 +1,283 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { performance } from "node:perf_hooks";
+import { toJson } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { HookType } from "../../../gen/coprocess_common_pb.js";
+import { type Object$, type ObjectJson, ObjectSchema } from "../../../gen/coprocess_object_pb.js";
+import type { LogTap } from "../../observability/log-tap.js";
+import type { Logger } from "../../observability/logger.js";
+import type { HookMetricOutcome } from "../../observability/metrics.js";
+import { currentTrace } from "../../observability/trace-context.js";
+import { receivedBytesToReply } from "../../rpc/wire-bytes.js";
+import type { DispatchObserver, HookReport } from "../../tyk/dispatch-observer.js";
+import { deferredObjectMark } from "../../tyk/object-log.js";
+import { isPromiseLike, type MaybePromise } from "../../util/maybe-promise.js";
+import { type CallDetail, type CallSummary, callContents } from "./recorded-call.js";
+import { type ReplayTarget, replayCommands } from "./replay-commands.js";
+
+/** Someone with the page open: gets the summaries of calls as they end, a batch at a time. */
+export interface CallViewer {
+  send(calls: readonly CallSummary[]): void;
+}
+
+/** How much the recorder keeps. */
+export interface CallRecorderOptions {
+  /** The last this many calls are kept. */
+  readonly capacity: number;
+  /** Keep credentials as they came (--log-secrets); masked otherwise, as in the log. */
+  readonly logSecrets: boolean;
+  readonly logger: Logger;
+  /** Where the log lines of recorded calls are read from; without it calls have no log lines. */
+  readonly logTap?: LogTap;
+  /** Upper bound of everything kept, in bytes of JSON text (oldest calls go first). */
+  readonly maxBytes?: number;
+}
+
+// A call's log lines: at most this many, each cut to this length.
+const maxLinesPerCall = 100;
+const maxLineChars = 4096;
+// Summaries are sent to viewers this often, together: a page cannot draw 20k rows a second one by one.
+const batchMs = 100;
+
+// One recorded call. `detail` is its CallDetail as JSON text: compact, and
+// ready to send. The Object and its JSON are held only until the call ends.
+class Recording {
+  id = 0;
+  summary!: CallSummary;
+  detail = "";
+  readonly logs: string[] = [];
+  logsDropped = 0;
+  bytes = 0;
+  plugin: string | null = null;
+  outcome: HookMetricOutcome | undefined;
+  object: Object$ | undefined;
+  received: ObjectJson | undefined;
+
+  constructor(
+    readonly started: number,
+    readonly time: number,
+    object: Object$,
+    readonly traceId: string | null,
+  ) {
+    this.object = object;
+    this.received = toJson(ObjectSchema, object);
+  }
+}
+
+/**
+ * The call inspector's memory: while a viewer is connected (only then:
+ * `watching`), it records each Dispatch call whole (the Object as received,
+ * the reply, what changed, the log lines written while it ran or carrying
+ * its trace id) and keeps the last `capacity` of them, within `maxBytes`.
+ * Recording never fails a call: a recording that fails is dropped and logged.
+ */
+export class CallRecorder implements DispatchObserver {
+  readonly #options: Required<Omit<CallRecorderOptions, "logTap">> & { logTap: LogTap | undefined };
+  readonly #kept: Recording[] = [];
+  readonly #byTrace = new Map<string, Recording>();
+  readonly #scope = new AsyncLocalStorage<Recording>();
+  readonly #viewers = new Set<CallViewer>();
+  #pending: CallSummary[] = [];
+  #flushTimer: NodeJS.Timeout | undefined;
+  #bytes = 0;
+  #nextId = 1;
+  #failureLogged = false;
+  #target: ReplayTarget = { plaintext: [], tls: [] };
+
+  constructor(options: CallRecorderOptions) {
+    this.#options = { maxBytes: 64 * 1024 * 1024, ...options, logTap: options.logTap };
+  }
+
+  /** True while at least one viewer is connected. */
+  get watching(): boolean {
+    return this.#viewers.size > 0;
+  }
+
+  /** Where replay commands send calls (the server's gRPC listeners, known once it listens). */
+  set target(target: ReplayTarget) {
+    this.#target = target;
+  }
+
+  /** The kept calls, oldest first. */
+  calls(): CallSummary[] {
+    return this.#kept.map((r) => r.summary);
+  }
+
+  /** How many calls are kept at most. */
+  get capacity(): number {
+    return this.#options.capacity;
+  }
+
+  /** Whether credentials are shown masked. */
+  get masked(): boolean {
+    return !this.#options.logSecrets;
+  }
+
+  /** A kept call as JSON text: its CallDetail (`call`), log lines (`logs`) and replay commands (`replay`); undefined once it has left. */
+  detail(id: number): string | undefined {
+    const r = this.#kept.find((k) => k.id === id);
+    if (r === undefined) return undefined;
+    const detail = JSON.parse(r.detail) as CallDetail;
+    const replay = replayCommands(
+      detail.received,
+      this.#target,
+      detail.cut.some((c) => c.side === "received"),
+    );
+    return `{"call":${r.detail},"logs":[${r.logs.join(",")}],"logsDropped":${r.logsDropped},"replay":${JSON.stringify(replay)}}`;
+  }
+
+  /** Forgets every kept call. */
+  clear(): void {
+    this.#kept.length = 0;
+    this.#byTrace.clear();
+    this.#bytes = 0;
+  }
+
+  /** Adds a viewer; returns what removes it. The first viewer turns recording (and reading the log) on, the last one off. */
+  subscribe(viewer: CallViewer): () => void {
+    this.#viewers.add(viewer);
+    if (this.#viewers.size === 1) this.#options.logTap?.read((line) => this.#logLine(line));
+    return () => {
+      this.#viewers.delete(viewer);
+      if (this.#viewers.size === 0) this.#options.logTap?.read(undefined);
+    };
+  }
+
+  observe(object: Object$, dispatch: (report: HookReport) => MaybePromise<Object$>): MaybePromise<Object$> {
+    let r: Recording;
+    try {
+      r = new Recording(performance.now(), Date.now(), object, currentTrace()?.traceId ?? null);
+    } catch (e) {
+      this.#failed(e);
+      return dispatch(() => undefined);
+    }
+    const report: HookReport = (plugin, outcome) => {
+      r.plugin = plugin ?? null;
+      r.outcome = outcome;
+    };
+    let result: MaybePromise<Object$>;
+    try {
+      result = this.#scope.run(r, dispatch, report);
+    } catch (e) {
+      this.#end(r, undefined, e);
+      throw e;
+    }
+    if (!isPromiseLike(result)) {
+      this.#end(r, result, undefined);
+      return result;
+    }
+    return result.then(
+      (reply) => {
+        this.#end(r, reply, undefined);
+        return reply;
+      },
+      (e: unknown) => {
+        this.#end(r, undefined, e);
+        throw e;
+      },
+    );
+  }
+
+  #end(r: Recording, reply: Object$ | undefined, error: unknown): void {
+    const object = r.object!;
+    const received = r.received!;
+    r.object = r.received = undefined;
+    try {
+      const ms = performance.now() - r.started;
+      // A reply sent as the bytes received is the Object received, whatever a
+      // hook that failed open had half-changed in it.
+      const replyJson = reply === undefined ? null : receivedBytesToReply(reply) !== undefined ? structuredClone(received) : toJson(ObjectSchema, reply);
+      const err = error === undefined ? undefined : ConnectError.from(error);
+      const status = statusOf(replyJson);
+      const contents = callContents(received, replyJson, this.#options.logSecrets);
+      r.id = this.#nextId++;
+      r.summary = {
+        id: r.id,
+        time: new Date(r.time).toISOString(),
+        apiId: object.spec.APIID ?? "",
+        hookType: HookType[object.hookType] ?? String(object.hookType),
+        hookName: object.hookName,
+        plugin: r.plugin,
+        outcome: r.outcome ?? "error",
+        ms: Math.round(ms * 1000) / 1000,
+        method: object.request?.method ?? "",
+        // As shown: credentials in the query masked.
+        url: (contents.received as { request?: { url?: string } }).request?.url ?? "",
+        status,
+        error: err === undefined ? null : `${Code[err.code]}: ${err.rawMessage}`,
+        traceId: r.traceId,
+      };
+      r.detail = JSON.stringify({ ...r.summary, ...contents } satisfies CallDetail);
+      r.bytes += r.detail.length;
+      this.#keep(r);
+    } catch (e) {
+      this.#failed(e);
+    }
+  }
+
+  #keep(r: Recording): void {
+    this.#kept.push(r);
+    this.#bytes += r.bytes;
+    if (r.traceId !== null) this.#byTrace.set(r.traceId, r);
+    while (this.#kept.length > this.#options.capacity || (this.#bytes > this.#options.maxBytes && this.#kept.length > 1)) {
+      const old = this.#kept.shift()!;
+      this.#bytes -= old.bytes;
+      if (old.traceId !== null && this.#byTrace.get(old.traceId) === old) this.#byTrace.delete(old.traceId);
+    }
+    this.#pending.push(r.summary);
+    if (this.#pending.length > this.#options.capacity) this.#pending.shift();
+    this.#flushTimer ??= setTimeout(() => this.#flush(), batchMs).unref();
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    for (const viewer of this.#viewers) viewer.send(batch);
+  }
+
+  // A log line written while a recorded call ran (in its async context), or one with its trace id.
+  #logLine(line: string): void {
+    let r = this.#scope.getStore();
+    if (r === undefined && this.#byTrace.size > 0) {
+      const at = line.indexOf('"traceId":"');
+      if (at >= 0) r = this.#byTrace.get(line.slice(at + 11, at + 43));
+    }
+    if (r === undefined) return;
+    if (r.logs.length >= maxLinesPerCall) {
+      r.logsDropped++;
+      return;
+    }
+    const text = shownLine(line);
+    r.logs.push(text);
+    r.bytes += text.length;
+    // A line that comes after the call was kept counts against the budget too.
+    if (r.id !== 0) this.#bytes += text.length;
+  }
+
+  #failed(e: unknown): void {
+    if (this.#failureLogged) return;
+    this.#failureLogged = true;
+    this.#options.logger.warn({ err: e }, "the inspector could not record a call: the call went on (logged once)");
+  }
+}
+
+// The status the gateway answers with because of this reply: an early answer's, or a Response hook's.
+function statusOf(reply: ObjectJson | null): number | null {
+  const early = reply?.request?.returnOverrides?.responseCode;
+  if (early !== undefined && early > 0) return early;
+  return reply?.response?.statusCode ?? null;
+}
+
+// A log line as the page shows it: valid JSON (a deferred Object's marked
+// bytes are not: the page shows the Object anyway), at most maxLineChars.
+function shownLine(line: string): string {
+  let text = line.trimEnd();
+  if (text.includes(deferredObjectMark)) {
+    text = text.replace(new RegExp(`${deferredObjectMark}[mu][^${deferredObjectMark}]*${deferredObjectMark}`, "g"), '"object":"(the Object: see Received)"');
+  }
+  if (text.length > maxLineChars) {
+    return JSON.stringify({ msg: `${text.slice(0, maxLineChars)}…`, cut: text.length });
+  }
+  return text;
+}

@@ -23,6 +23,7 @@ export async function startApp(args: readonly string[] = [], options: Partial<Om
     registry: options.registry ?? new PluginRegistry(),
     userStore: options.userStore ?? new MemoryUserStore(),
     replaceServices: options.replaceServices ?? [],
+    ...(options.logTap && { logTap: options.logTap }),
   });
   const address = app.server.addresses[0];
   // (Not a spread: that would copy the registry getter's value of now, not the getter.)

@@ -13,13 +13,17 @@ export class GatewayClient {
     this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), options);
   }
 
-  dispatch(object: Object$): Promise<Object$> {
+  /** Dispatch, with request metadata (such as the `traceparent` Tyk sends with OpenTelemetry on). */
+  dispatch(object: Object$, metadata: Record<string, string> = {}): Promise<Object$> {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(metadata)) md.set(k, v);
     return new Promise((resolve, reject) => {
       this.#client.makeUnaryRequest(
         "/coprocess.Dispatcher/Dispatch",
         (o: Object$) => Buffer.from(toBinary(ObjectSchema, o)),
         (b: Buffer) => fromBinary(ObjectSchema, b),
         object,
+        md,
         (err, res) => (err ? reject(err) : resolve(res!)),
       );
     });

@@ -33,6 +33,7 @@ describe("configuration", () => {
       metrics: true,
       users: { kind: embedded, dataDir: "./data/users", open: "lazy" },
       unixSocketGroup: undefined,
+      inspector: undefined,
     });
     assert.deepEqual(parseConfig([], { DATABASE_URL: "postgres://db/x" })?.users, { kind: "postgres", databaseUrl: "postgres://db/x", open: "lazy" });
     assert.deepEqual(parseConfig(["--users-store", "memory", "--users-store-open", "start"], { DATABASE_URL: "postgres://db/x" })?.users, {
@@ -225,5 +226,31 @@ describe("configuration", () => {
 
   it("--help returns no config", () => {
     assert.equal(parseConfig(["--help"], {}), undefined);
+  });
+});
+
+describe("the inspector's settings", () => {
+  const token = "0123456789abcdef";
+
+  it("--inspect serves on 127.0.0.1:8090 unless --http-listen says where, and keeps 200 calls", () => {
+    const config = parseConfig(["--inspect"], {})!;
+    assert.deepEqual(config.httpListen, [{ kind: "tcp", host: "127.0.0.1", port: 8090 }]);
+    assert.deepEqual(config.inspector, { token: undefined, calls: 200 });
+    assert.deepEqual(parseConfig(["--inspect", "--http-listen", "[::1]:9000", "--inspect-calls", "50"], {})!.inspector, { token: undefined, calls: 50 });
+    assert.deepEqual(parseConfig([], { INSPECT: "true", INSPECT_TOKEN: token, HTTP_LISTEN: "0.0.0.0:9000" })!.inspector, { token, calls: 200 });
+    assert.equal(parseConfig(["--inspect-token", token], {})!.inspector, undefined, "a token alone does not turn it on");
+  });
+
+  it("refuses a non-loopback listener without a token, a short token, --workers and a count out of range", () => {
+    assert.throws(
+      () => parseConfig(["--inspect", "--http-listen", "0.0.0.0:8080"], {}),
+      /--inspect on 0.0.0.0:8080, which is not loopback, needs --inspect-token \(or INSPECT_TOKEN\): the page shows request data/,
+    );
+    assert.throws(() => parseConfig(["--inspect", "--http-listen", "[::]:8080"], {}), /\[::\]:8080, which is not loopback/);
+    assert.ok(parseConfig(["--inspect", "--http-listen", "unix:///tmp/x.sock", "--http-listen", "localhost:1"], {}));
+    assert.throws(() => parseConfig(["--inspect", "--inspect-token", "short"], {}), /16 characters or more/);
+    assert.throws(() => parseConfig(["--inspect", "--workers", "2", "--users-store", "memory"], {}), /--inspect needs --workers 1/);
+    assert.throws(() => parseConfig(["--inspect", "--inspect-calls", "0"], {}), /expected a whole number from 1 to 10000/);
+    assert.throws(() => parseConfig(["--inspect", "--inspect-calls", "10001"], {}), /expected a whole number from 1 to 10000/);
   });
 });

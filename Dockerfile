@@ -32,6 +32,8 @@ COPY --from=prod-deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
 COPY config/plugins.json config/plugins.json
+# The call inspector's page (--inspect), served as it is.
+COPY web/inspector web/inspector
 # The embedded Users store (SQLite, opened on the first Users call) keeps its
 # file here; mount a volume to keep users across containers.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -63,7 +63,7 @@ describe("the container image's stages, run as commands in clean directories", (
     }
   });
 
-  it("build, prod-deps and the final stage: the server starts from what the image holds and answers its HEALTHCHECK", { timeout: 600_000 }, async () => {
+  it("build, prod-deps and the final stage: the server starts from what the image holds, answers its HEALTHCHECK and serves the inspector", { timeout: 600_000 }, async () => {
     const dirs = new Map<string, string>();
     let final: { dir: string; steps: DockerInstruction[] } | undefined;
     for (const [index, stage] of stages().entries()) {
@@ -85,7 +85,9 @@ describe("the container image's stages, run as commands in clean directories", (
     const cmd = JSON.parse(steps.find((s) => s.op === "CMD")!.args) as string[];
     assert.equal(cmd[0], "node");
     const args = cmd.slice(1).map((a, i, all) => (all[i - 1] === "--listen" || all[i - 1] === "--http-listen" ? "127.0.0.1:0" : a));
-    const server = spawn(process.execPath, [...args, "--users-store", "memory"], {
+    // With the inspector on: its page comes from the image too.
+    const token = "image-test-token-0123";
+    const server = spawn(process.execPath, [...args, "--users-store", "memory", "--inspect", "--inspect-token", token], {
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NODE_ENV: "production" },
@@ -101,6 +103,8 @@ describe("the container image's stages, run as commands in clean directories", (
       const probeArgs = probe.slice(1).map((a, i, all) => (all[i - 1] === "--server" ? address : a));
       const out = execFileSync(process.execPath, probeArgs, { cwd: dir, encoding: "utf8", timeout: 30_000 });
       assert.match(out, /SERVING/);
+      const page = await fetch(`http://${(listening.httpAddresses as string[])[0]!}/inspect/inspector.js`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(page.status, 200, "the image serves the inspector's page");
     } finally {
       server.kill("SIGTERM");
       assert.equal((await exited)[0], 0);

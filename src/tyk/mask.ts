@@ -20,8 +20,8 @@ function maskAll(map: Record<string, string> | undefined): void {
   }
 }
 
-// Masks credential-named query parameters inside a URL (`/get?api_key=x` -> `/get?api_key=[redacted]`).
-function maskUrl(url: string | undefined): string | undefined {
+/** Masks credential-named query parameters inside a URL (`/get?api_key=x` -> `/get?api_key=[redacted]`). */
+export function maskUrl(url: string | undefined): string | undefined {
   const q = url?.indexOf("?") ?? -1;
   if (url === undefined || q < 0) {
     return url;

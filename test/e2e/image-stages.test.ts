@@ -63,7 +63,9 @@ describe("the container image's stages, run as commands in clean directories", (
     }
   });
 
-  it("build, prod-deps and the final stage: the server starts from what the image holds, answers its HEALTHCHECK and serves the inspector", { timeout: 600_000 }, async () => {
+  it("build, prod-deps and the final stage: the server starts from what the image holds, answers its HEALTHCHECK and serves the inspector", {
+    timeout: 600_000,
+  }, async () => {
     const dirs = new Map<string, string>();
     let final: { dir: string; steps: DockerInstruction[] } | undefined;
     for (const [index, stage] of stages().entries()) {

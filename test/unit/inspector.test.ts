@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { create, toJson } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { HookType } from "../../gen/coprocess_common_pb.js";
 import { type Object$, ObjectSchema } from "../../gen/coprocess_object_pb.js";
 import { CallRecorder } from "../../src/services/inspector/call-recorder.js";
@@ -111,13 +111,23 @@ describe("the call recorder", () => {
     assert.deepEqual(detail.call.notes, ['request header X set to "1"']);
   });
 
-  it("never fails a call it cannot record", () => {
+  it("never fails a call it cannot record, and says why a call cannot be shown", () => {
     const recorder = new CallRecorder({ capacity: 10, logSecrets: false, logger: silentLogger() });
-    const o = object("a");
-    // An Object toJson cannot write (an enum value out of range is fine; a wrong type is not).
-    (o as unknown as { hookName: unknown }).hookName = 42n;
-    assert.throws(() => toJson(ObjectSchema, o));
-    assert.equal(run(recorder, o), o);
-    assert.deepEqual(recorder.calls(), []);
+    const unencodable = object("a");
+    (unencodable as unknown as { hookType: unknown }).hookType = "x";
+    assert.equal(run(recorder, unencodable), unencodable);
+    assert.deepEqual(recorder.calls(), [], "an Object that cannot be encoded is not recorded; its call went on");
+
+    const o = object("b");
+    const reply = recorder.observe(o, (report) => {
+      report("p", "continue");
+      (o as unknown as { hookName: unknown }).hookName = {}; // what no JSON can hold
+      return o;
+    });
+    assert.equal(reply, o);
+    const detail = JSON.parse(recorder.detail(recorder.calls()[0]!.id)!) as { call: { notes: string[]; received: unknown }; replay: { unavailable: string } };
+    assert.equal(detail.call.received, null);
+    assert.match(detail.call.notes[0]!, /^its Objects cannot be shown: cannot encode field coprocess.Object.hook_name to JSON/);
+    assert.equal(detail.replay.unavailable, "the Object cannot be shown");
   });
 });

@@ -122,7 +122,7 @@ function render() {
   const parts = [`${visible.length} of ${calls.length} calls`];
   if (visible.length > maxRows) parts.push(`the newest ${maxRows} listed`);
   if (held.length > 0) parts.push(`${held.length} new while paused`);
-  if (missed > 0) parts.push(`${missed} not shown: the page fell behind`);
+  if (missed > 0) parts.push(`${missed} not listed: calls came faster than the page takes them`);
   counts.textContent = parts.join(" · ");
 }
 

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
-import { toJson } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HookType } from "../../../gen/coprocess_common_pb.js";
 import { type Object$, type ObjectJson, ObjectSchema } from "../../../gen/coprocess_object_pb.js";
@@ -8,8 +8,9 @@ import type { LogTap } from "../../observability/log-tap.js";
 import type { Logger } from "../../observability/logger.js";
 import type { HookMetricOutcome } from "../../observability/metrics.js";
 import { currentTrace } from "../../observability/trace-context.js";
-import { receivedBytesToReply } from "../../rpc/wire-bytes.js";
+import { receivedBytesToReply, wireBytesOf } from "../../rpc/wire-bytes.js";
 import type { DispatchObserver, HookReport } from "../../tyk/dispatch-observer.js";
+import { maskUrl } from "../../tyk/mask.js";
 import { deferredObjectMark } from "../../tyk/object-log.js";
 import { isPromiseLike, type MaybePromise } from "../../util/maybe-promise.js";
 import { type CallDetail, type CallSummary, callContents } from "./recorded-call.js";
@@ -17,7 +18,8 @@ import { type ReplayTarget, replayCommands } from "./replay-commands.js";
 
 /** Someone with the page open: gets the summaries of calls as they end, a batch at a time. */
 export interface CallViewer {
-  send(calls: readonly CallSummary[]): void;
+  /** `skipped`: calls that ended since the last batch and are not in this one (more than a batch holds). */
+  send(calls: readonly CallSummary[], skipped: number): void;
 }
 
 /** How much the recorder keeps. */
@@ -39,29 +41,36 @@ const maxLineChars = 4096;
 // Summaries are sent to viewers this often, together: a page cannot draw 20k rows a second one by one.
 const batchMs = 100;
 
-// One recorded call. `detail` is its CallDetail as JSON text: compact, and
-// ready to send. The Object and its JSON are held only until the call ends.
+// Objects up to this size are kept as their bytes while the call ends, and
+// shown (decoded, compared, masked) only when someone opens the call; larger
+// ones are cut for display at once, so that what is kept stays small.
+const maxKeptBytes = 64 * 1024;
+
+// One recorded call. A small Object is kept as its bytes (and the reply as
+// the message sent); a large one as its CallDetail's JSON text, cut.
 class Recording {
   id = 0;
   summary!: CallSummary;
-  detail = "";
+  /** The received Object's protobuf bytes (small Objects). */
+  bytes: Uint8Array | undefined;
+  /** The reply sent; undefined when the call failed or the reply was the Object received. */
+  reply: Object$ | undefined;
+  /** The CallDetail as JSON text (large Objects: cut at once). */
+  detail: string | undefined;
+  /** The Object received as JSON, while a large Object's call runs. */
+  receivedJson: ObjectJson | undefined;
   readonly logs: string[] = [];
   logsDropped = 0;
-  bytes = 0;
+  /** What it holds, in bytes (about). */
+  size = 0;
   plugin: string | null = null;
   outcome: HookMetricOutcome | undefined;
-  object: Object$ | undefined;
-  received: ObjectJson | undefined;
 
   constructor(
     readonly started: number,
     readonly time: number,
-    object: Object$,
     readonly traceId: string | null,
-  ) {
-    this.object = object;
-    this.received = toJson(ObjectSchema, object);
-  }
+  ) {}
 }
 
 /**
@@ -78,6 +87,7 @@ export class CallRecorder implements DispatchObserver {
   readonly #scope = new AsyncLocalStorage<Recording>();
   readonly #viewers = new Set<CallViewer>();
   #pending: CallSummary[] = [];
+  #skipped = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #bytes = 0;
   #nextId = 1;
@@ -117,13 +127,32 @@ export class CallRecorder implements DispatchObserver {
   detail(id: number): string | undefined {
     const r = this.#kept.find((k) => k.id === id);
     if (r === undefined) return undefined;
-    const detail = JSON.parse(r.detail) as CallDetail;
-    const replay = replayCommands(
-      detail.received,
-      this.#target,
-      detail.cut.some((c) => c.side === "received"),
-    );
-    return `{"call":${r.detail},"logs":[${r.logs.join(",")}],"logsDropped":${r.logsDropped},"replay":${JSON.stringify(replay)}}`;
+    let text = r.detail;
+    if (text === undefined) {
+      try {
+        const received = toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!));
+        const failed = r.summary.error !== null;
+        text = this.#detailText(
+          r,
+          received,
+          failed ? undefined : r.reply === undefined ? toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!)) : toJson(ObjectSchema, r.reply),
+        );
+      } catch (e) {
+        // A reply a plugin made unencodable (the call failed for it too).
+        const notes = [`its Objects cannot be shown: ${(e as Error).message}`];
+        text = JSON.stringify({ ...r.summary, received: null, reply: null, changes: [], notes, cut: [], masked: this.masked } satisfies CallDetail);
+      }
+    }
+    const detail = JSON.parse(text) as CallDetail;
+    const replay =
+      detail.received === null
+        ? { unavailable: "the Object cannot be shown" }
+        : replayCommands(
+            detail.received,
+            this.#target,
+            detail.cut.some((c) => c.side === "received"),
+          );
+    return `{"call":${text},"logs":[${r.logs.join(",")}],"logsDropped":${r.logsDropped},"replay":${JSON.stringify(replay)}}`;
   }
 
   /** Forgets every kept call. */
@@ -146,7 +175,11 @@ export class CallRecorder implements DispatchObserver {
   observe(object: Object$, dispatch: (report: HookReport) => MaybePromise<Object$>): MaybePromise<Object$> {
     let r: Recording;
     try {
-      r = new Recording(performance.now(), Date.now(), object, currentTrace()?.traceId ?? null);
+      r = new Recording(performance.now(), Date.now(), currentTrace()?.traceId ?? null);
+      // The fast path kept the bytes the Object came in (copied: they may share a larger chunk).
+      const bytes = wireBytesOf(object)?.slice() ?? toBinary(ObjectSchema, object);
+      if (bytes.length <= maxKeptBytes) r.bytes = bytes;
+      else r.receivedJson = toJson(ObjectSchema, object);
     } catch (e) {
       this.#failed(e);
       return dispatch(() => undefined);
@@ -159,37 +192,32 @@ export class CallRecorder implements DispatchObserver {
     try {
       result = this.#scope.run(r, dispatch, report);
     } catch (e) {
-      this.#end(r, undefined, e);
+      this.#end(r, object, undefined, e);
       throw e;
     }
     if (!isPromiseLike(result)) {
-      this.#end(r, result, undefined);
+      this.#end(r, object, result, undefined);
       return result;
     }
     return result.then(
       (reply) => {
-        this.#end(r, reply, undefined);
+        this.#end(r, object, reply, undefined);
         return reply;
       },
       (e: unknown) => {
-        this.#end(r, undefined, e);
+        this.#end(r, object, undefined, e);
         throw e;
       },
     );
   }
 
-  #end(r: Recording, reply: Object$ | undefined, error: unknown): void {
-    const object = r.object!;
-    const received = r.received!;
-    r.object = r.received = undefined;
+  #end(r: Recording, object: Object$, reply: Object$ | undefined, error: unknown): void {
     try {
       const ms = performance.now() - r.started;
+      const err = error === undefined ? undefined : ConnectError.from(error);
       // A reply sent as the bytes received is the Object received, whatever a
       // hook that failed open had half-changed in it.
-      const replyJson = reply === undefined ? null : receivedBytesToReply(reply) !== undefined ? structuredClone(received) : toJson(ObjectSchema, reply);
-      const err = error === undefined ? undefined : ConnectError.from(error);
-      const status = statusOf(replyJson);
-      const contents = callContents(received, replyJson, this.#options.logSecrets);
+      const sent = reply === undefined || receivedBytesToReply(reply) !== undefined ? undefined : reply;
       r.id = this.#nextId++;
       r.summary = {
         id: r.id,
@@ -201,39 +229,56 @@ export class CallRecorder implements DispatchObserver {
         outcome: r.outcome ?? "error",
         ms: Math.round(ms * 1000) / 1000,
         method: object.request?.method ?? "",
-        // As shown: credentials in the query masked.
-        url: (contents.received as { request?: { url?: string } }).request?.url ?? "",
-        status,
+        url: (this.#options.logSecrets ? object.request?.url : maskUrl(object.request?.url)) ?? "",
+        status: statusOf(reply),
         error: err === undefined ? null : `${Code[err.code]}: ${err.rawMessage}`,
         traceId: r.traceId,
       };
-      r.detail = JSON.stringify({ ...r.summary, ...contents } satisfies CallDetail);
-      r.bytes += r.detail.length;
+      if (r.bytes !== undefined) {
+        r.reply = sent;
+        r.size = r.bytes.length * 3;
+      } else {
+        const received = r.receivedJson!;
+        r.receivedJson = undefined;
+        r.detail = this.#detailText(r, received, reply === undefined ? undefined : sent === undefined ? structuredClone(received) : toJson(ObjectSchema, sent));
+        r.size = r.detail.length;
+      }
       this.#keep(r);
     } catch (e) {
       this.#failed(e);
     }
   }
 
+  // The CallDetail's JSON text from the Objects' JSON (fresh documents: masked in place).
+  #detailText(r: Recording, received: ObjectJson, reply: ObjectJson | undefined): string {
+    return JSON.stringify({ ...r.summary, ...callContents(received, reply ?? null, this.#options.logSecrets) } satisfies CallDetail);
+  }
+
   #keep(r: Recording): void {
     this.#kept.push(r);
-    this.#bytes += r.bytes;
+    this.#bytes += r.size;
     if (r.traceId !== null) this.#byTrace.set(r.traceId, r);
     while (this.#kept.length > this.#options.capacity || (this.#bytes > this.#options.maxBytes && this.#kept.length > 1)) {
       const old = this.#kept.shift()!;
-      this.#bytes -= old.bytes;
+      this.#bytes -= old.size;
       if (old.traceId !== null && this.#byTrace.get(old.traceId) === old) this.#byTrace.delete(old.traceId);
     }
     this.#pending.push(r.summary);
-    if (this.#pending.length > this.#options.capacity) this.#pending.shift();
+    // A batch holds what a page keeps at most; the page is told how many more there were.
+    if (this.#pending.length > this.#options.capacity) {
+      this.#pending.shift();
+      this.#skipped++;
+    }
     this.#flushTimer ??= setTimeout(() => this.#flush(), batchMs).unref();
   }
 
   #flush(): void {
     this.#flushTimer = undefined;
     const batch = this.#pending;
+    const skipped = this.#skipped;
     this.#pending = [];
-    for (const viewer of this.#viewers) viewer.send(batch);
+    this.#skipped = 0;
+    for (const viewer of this.#viewers) viewer.send(batch, skipped);
   }
 
   // A log line written while a recorded call ran (in its async context), or one with its trace id.
@@ -250,7 +295,7 @@ export class CallRecorder implements DispatchObserver {
     }
     const text = shownLine(line);
     r.logs.push(text);
-    r.bytes += text.length;
+    r.size += text.length;
     // A line that comes after the call was kept counts against the budget too.
     if (r.id !== 0) this.#bytes += text.length;
   }
@@ -263,10 +308,10 @@ export class CallRecorder implements DispatchObserver {
 }
 
 // The status the gateway answers with because of this reply: an early answer's, or a Response hook's.
-function statusOf(reply: ObjectJson | null): number | null {
+function statusOf(reply: Object$ | undefined): number | null {
   const early = reply?.request?.returnOverrides?.responseCode;
   if (early !== undefined && early > 0) return early;
-  return reply?.response?.statusCode ?? null;
+  return reply?.response?.statusCode || null;
 }
 
 // A log line as the page shows it: valid JSON (a deferred Object's marked

@@ -50,8 +50,8 @@ const maxViewers = 8;
 /**
  * The call inspector's HTTP routes: the page (`/inspect`), its live feed
  * (`/inspect/events`, server-sent events: a `hello` with the kept calls,
- * then `calls` batches as they end, `dropped` when a slow viewer missed
- * some), one call's detail (`/inspect/calls/ID`), and `POST /inspect/clear`.
+ * then `calls` batches as they end, `dropped` with how many calls it was
+ * not sent: it read too slowly, or more ended than a batch holds), one call's detail (`/inspect/calls/ID`), and `POST /inspect/clear`.
  */
 export function createInspectorRoutes({ recorder, token, logger, repeats, heartbeatMs }: InspectorRoutesOptions): InspectorRoutes {
   const files = Object.fromEntries(Object.entries(assets).map(([path, a]) => [path, { body: readFileSync(new URL(a.file, pageDir)), type: a.type }]));
@@ -69,7 +69,8 @@ export function createInspectorRoutes({ recorder, token, logger, repeats, heartb
     res.write(`retry: 2000\n\nevent: hello\ndata: ${JSON.stringify({ capacity: recorder.capacity, masked: recorder.masked, calls: recorder.calls() })}\n\n`);
     let dropped = 0;
     const viewer: CallViewer = {
-      send(calls: readonly CallSummary[]) {
+      send(calls: readonly CallSummary[], skipped: number) {
+        dropped += skipped;
         if (res.writableLength > maxBufferedBytes) {
           dropped += calls.length;
           return;

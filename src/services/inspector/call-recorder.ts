@@ -46,15 +46,16 @@ const batchMs = 100;
 // ones are cut for display at once, so that what is kept stays small.
 const maxKeptBytes = 64 * 1024;
 
-// One recorded call. A small Object is kept as its bytes (and the reply as
-// the message sent); a large one as its CallDetail's JSON text, cut.
+// One recorded call. A small Object is kept as its bytes, and so is its
+// reply (encoded: the message itself would hold on to the chunk the
+// request came in); a large one as its CallDetail's JSON text, cut.
 class Recording {
   id = 0;
   summary!: CallSummary;
   /** The received Object's protobuf bytes (small Objects). */
   bytes: Uint8Array | undefined;
-  /** The reply sent; undefined when the call failed or the reply was the Object received. */
-  reply: Object$ | undefined;
+  /** The reply's bytes; undefined when the call failed or the reply was the Object received. */
+  reply: Uint8Array | undefined;
   /** The CallDetail as JSON text (large Objects: cut at once). */
   detail: string | undefined;
   /** The Object received as JSON, while a large Object's call runs. */
@@ -129,29 +130,17 @@ export class CallRecorder implements DispatchObserver {
     if (r === undefined) return undefined;
     let text = r.detail;
     if (text === undefined) {
-      try {
-        const received = toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!));
-        const failed = r.summary.error !== null;
-        text = this.#detailText(
-          r,
-          received,
-          failed ? undefined : r.reply === undefined ? toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!)) : toJson(ObjectSchema, r.reply),
-        );
-      } catch (e) {
-        // A reply a plugin made unencodable (the call failed for it too).
-        const notes = [`its Objects cannot be shown: ${(e as Error).message}`];
-        text = JSON.stringify({ ...r.summary, received: null, reply: null, changes: [], notes, cut: [], masked: this.masked } satisfies CallDetail);
-      }
+      // (Bytes this recorder encoded or the fast path decoded: they decode again.)
+      const received = toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!));
+      const reply = r.summary.error !== null ? undefined : toJson(ObjectSchema, fromBinary(ObjectSchema, r.reply ?? r.bytes!));
+      text = this.#detailText(r, received, reply);
     }
     const detail = JSON.parse(text) as CallDetail;
-    const replay =
-      detail.received === null
-        ? { unavailable: "the Object cannot be shown" }
-        : replayCommands(
-            detail.received,
-            this.#target,
-            detail.cut.some((c) => c.side === "received"),
-          );
+    const replay = replayCommands(
+      detail.received,
+      this.#target,
+      detail.cut.some((c) => c.side === "received"),
+    );
     return `{"call":${text},"logs":[${r.logs.join(",")}],"logsDropped":${r.logsDropped},"replay":${JSON.stringify(replay)}}`;
   }
 
@@ -235,8 +224,8 @@ export class CallRecorder implements DispatchObserver {
         traceId: r.traceId,
       };
       if (r.bytes !== undefined) {
-        r.reply = sent;
-        r.size = r.bytes.length * 3;
+        r.reply = sent === undefined ? undefined : toBinary(ObjectSchema, sent);
+        r.size = r.bytes.length + (r.reply?.length ?? 0);
       } else {
         const received = r.receivedJson!;
         r.receivedJson = undefined;

@@ -115,11 +115,9 @@ describe("the call inspector in Chromium", { skip }, () => {
       `the reply marks the header added: ${JSON.stringify(added)}`,
     );
     assert.equal(await page.locator("#received .mark-added").count(), 0, "nothing is marked added on the received side");
-    assert.deepEqual(
-      await page.locator("#received .mark-removed").allTextContents(),
-      ['      "X-Internal": "1"'],
-      "the header the reply deletes is marked where the request holds it",
-    );
+    // (Map entries come in the order grpcurl sent them, which Go does not fix: the last one has no comma.)
+    const removed = (await page.locator("#received .mark-removed").allTextContents()).map((t) => t.trim().replace(/,$/, ""));
+    assert.deepEqual(removed, ['"X-Internal": "1"'], "the header the reply deletes is marked where the request holds it");
     assert.ok((await page.locator("#logs").textContent())?.includes("user header added"), "the plugin's log line is shown");
     await shot(page, "detail");
   });
@@ -191,7 +189,7 @@ describe("the call inspector in Chromium", { skip }, () => {
 const gateway = gatewayBinary();
 
 describe("the call inspector with the real Tyk Gateway", { skip: skip ?? ("missing" in gateway ? gateway.missing : undefined) }, () => {
-  it("shows a request through the gateway: its API, the header the plugin set, and the upstream got it", async () => {
+  it("shows requests through the gateway: a reject with its status; the header the plugin set, which the upstream got", async () => {
     const server = await startServerProcess(["--inspect", "--http-listen", "127.0.0.1:0", "--plugin", pluginFile]);
     const redis = await startRedis();
     const upstream = await startUpstream();
@@ -202,15 +200,22 @@ describe("the call inspector with the real Tyk Gateway", { skip: skip ?? ("missi
       tyk = await startGateway(gateway as { bin: string; templates: string }, {
         redisPort: redis.port,
         pluginTarget: `tcp://${server.address}`,
-        apis: [keyless("orders", `${upstream.url}/`, { pre: [{ name: "addUser" }] })],
+        apis: [
+          keyless("orders", `${upstream.url}/`, { pre: [{ name: "addUser" }] }),
+          keyless("billing", `${upstream.url}/`, { pre: [{ name: "blockDeletes" }] }),
+        ],
       });
       view = await openPage(browser, server.httpBaseUrl!);
       const res = await gatewayRequest(tyk.baseUrl, "/orders/items?page=2", { headers: { Authorization: "Bearer s3cret", "X-Internal": "1" } });
       assert.equal(res.status, 200);
       assert.equal(upstream.last("/items")?.headers["x-user"], "alice");
+      const refused = await gatewayRequest(tyk.baseUrl, "/billing/items/7", { method: "DELETE" });
+      assert.equal(refused.status, 403);
+      assert.match(refused.text, /deletes are not allowed/);
       const { page } = view;
-      await page.waitForFunction(() => document.querySelectorAll("#calls tr").length === 1, undefined, { timeout: waitMs });
-      await page.click("#calls tr");
+      await page.waitForFunction(() => document.querySelectorAll("#calls tr").length === 2, undefined, { timeout: waitMs });
+      assert.deepEqual(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.children[6]?.textContent)), ["reject 403", "continue"]);
+      await page.click('#calls tr:has-text("addUser")');
       await page.waitForSelector("#reply", { timeout: waitMs });
       assert.deepEqual(await page.locator("#changes li").allTextContents(), ['request header X-User set to "alice"', "deleted request headers: X-Internal"]);
       const received = JSON.parse((await page.locator("#received").textContent())!) as {

@@ -9,18 +9,21 @@ import { dispatchBody } from "../test/helpers/payloads.js";
 import { productionNodeArgs } from "../test/helpers/production-args.js";
 import { rawGrpcCall } from "../test/helpers/raw-http2.js";
 
-// `pnpm bench:inspect`: what the call inspector costs Dispatch. Three modes
+// `pnpm bench:inspect`: what the call inspector costs Dispatch. Four modes
 // in one run, their rounds interleaved (the order rotates each round): a
-// server without --inspect; one with --inspect and no page open; the same
+// server without --inspect (two of them: how far apart two processes of one
+// build are is the noise); one with --inspect and no page open; the same
 // with one viewer reading the event stream (a node:http reader that parses
 // every batch, as the page does; a real browser would share the two cores
 // with the server and measure itself). h2load sends the benchmark's Pre
 // Object (echo-log, credentials to mask); throughput and the server's CPU
 // time per call (/proc) are compared. See bench/README.md.
 
-const { values: opts } = parseArgs({ options: { rounds: { type: "string" }, requests: { type: "string" } } });
+const { values: opts } = parseArgs({ options: { rounds: { type: "string" }, requests: { type: "string" }, calls: { type: "string" } } });
 const rounds = Number(opts.rounds ?? 5);
 const requests = Number(opts.requests ?? 50_000);
+// --inspect-calls of the inspecting server.
+const kept = opts.calls ?? "200";
 const clients = 16;
 const streams = 32;
 
@@ -48,7 +51,7 @@ async function start(inspect: boolean): Promise<Server> {
       "warn",
       "--users-store",
       "memory",
-      ...(inspect ? ["--inspect", "--http-listen", `127.0.0.1:${httpPort}`] : []),
+      ...(inspect ? ["--inspect", "--http-listen", `127.0.0.1:${httpPort}`, "--inspect-calls", kept] : []),
     ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
@@ -65,6 +68,11 @@ async function start(inspect: boolean): Promise<Server> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return { child, grpcUrl, httpUrl: inspect ? `http://127.0.0.1:${httpPort}` : undefined };
+}
+
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : Number.NaN;
 }
 
 function cpuSeconds(pid: number): number {
@@ -98,19 +106,21 @@ function openViewer(url: string): Promise<{ calls: () => number; dropped: () => 
   });
 }
 
-type Mode = "off" | "on, no viewer" | "on, one viewer";
-const modes: Mode[] = ["off", "on, no viewer", "on, one viewer"];
+// "off, again" is a second server without --inspect: the noise between two processes of one build.
+type Mode = "off" | "off, again" | "on, no viewer" | "on, one viewer";
+const modes: Mode[] = ["off", "off, again", "on, no viewer", "on, one viewer"];
 const results = new Map<Mode, { reqPerSec: number; cpuUsPerCall: number; p99Ms: number }[]>(modes.map((m) => [m, []]));
 let viewerCalls = 0;
 let viewerDropped = 0;
 
 const off = await start(false);
+const offAgain = await start(false);
 const on = await start(true);
 try {
   for (let r = 0; r < rounds; r++) {
     const order = modes.map((_, i) => modes[(i + r) % modes.length]!);
     for (const mode of order) {
-      const server = mode === "off" ? off : on;
+      const server = mode === "off" ? off : mode === "off, again" ? offAgain : on;
       const viewer = mode === "on, one viewer" ? await openViewer(on.httpUrl!) : undefined;
       const cpuBefore = cpuSeconds(server.child.pid!);
       const run = await runH2load(`${server.grpcUrl}/coprocess.Dispatcher/Dispatch`, body, requests, clients, streams, 300_000);
@@ -129,14 +139,14 @@ try {
       );
     }
   }
+  process.stdout.write(`\npeak RSS: ${peakRssMiB(off.child.pid!)} MiB without --inspect, ${peakRssMiB(on.child.pid!)} MiB with it (--inspect-calls ${kept})\n`);
 } finally {
-  off.child.kill("SIGTERM");
-  on.child.kill("SIGTERM");
+  for (const server of [off, offAgain, on]) server.child.kill("SIGTERM");
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const base = results.get("off")!;
-process.stdout.write(`\nDispatch, ${requests} calls per round, ${clients} connections x ${streams} streams, ${rounds} rounds (medians)\n`);
+process.stdout.write(`Dispatch, ${requests} calls per round, ${clients} connections x ${streams} streams, ${rounds} rounds (medians)\n`);
 process.stdout.write("| mode | req/s | vs off | CPU µs/call | vs off | p99 ms |\n|---|---|---|---|---|---|\n");
 for (const mode of modes) {
   const rs = results.get(mode)!;

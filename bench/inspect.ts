@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import * as http from "node:http";
 import { parseArgs } from "node:util";
+import { openEventStream } from "../test/helpers/event-stream.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { requireH2load, runH2load } from "../test/helpers/h2load.js";
 import { repoPath } from "../test/helpers/paths.js";
@@ -13,9 +13,9 @@ import { rawGrpcCall } from "../test/helpers/raw-http2.js";
 // in one run, their rounds interleaved (the order rotates each round): a
 // server without --inspect (two of them: how far apart two processes of one
 // build are is the noise); one with --inspect and no page open; the same
-// with one viewer reading the event stream (a node:http reader that parses
-// every batch, as the page does; a real browser would share the two cores
-// with the server and measure itself). h2load sends the benchmark's Pre
+// with one viewer reading the event stream (a node:http reader, the tests'
+// own; a real browser would share the two cores with the server and
+// measure itself). h2load sends the benchmark's Pre
 // Object (echo-log, credentials to mask); throughput and the server's CPU
 // time per call (/proc) are compared. See bench/README.md.
 
@@ -80,30 +80,16 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime, stime
 }
 
-/** A viewer: reads the event stream and parses each batch; counts the calls it was sent. */
-function openViewer(url: string): Promise<{ calls: () => number; dropped: () => number; close(): void }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}/inspect/events`, (res) => {
-      let buffer = "";
-      let calls = 0;
-      let dropped = 0;
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block.split("\n").find((l) => l.startsWith("data: "));
-          if (block.startsWith("event: calls") && data) calls += (JSON.parse(data.slice(6)) as unknown[]).length;
-          if (block.startsWith("event: dropped") && data) dropped += (JSON.parse(data.slice(6)) as { calls: number }).calls;
-        }
-      });
-      res.on("error", () => undefined);
-      resolve({ calls: () => calls, dropped: () => dropped, close: () => req.destroy() });
-    });
-    req.on("error", reject);
-  });
+/** A viewer: reads the event stream; counts the calls it was sent, and those it was told it was not. */
+async function openViewer(url: string): Promise<{ calls: () => number; dropped: () => number; close(): void }> {
+  const stream = await openEventStream(`${url}/inspect/events`);
+  const total = (event: string, count: (data: unknown) => number) =>
+    stream.events.filter((e) => e.event === event).reduce((sum, e) => sum + count(JSON.parse(e.data)), 0);
+  return {
+    calls: () => total("calls", (data) => (data as unknown[]).length),
+    dropped: () => total("dropped", (data) => (data as { calls: number }).calls),
+    close: () => stream.close(),
+  };
 }
 
 // "off, again" is a second server without --inspect: the noise between two processes of one build.

@@ -179,6 +179,42 @@ describe("the call inspector", () => {
     }
   });
 
+  it("shows the session a custom-auth hook made, masked, and a Response hook's status and headers", async () => {
+    const stream = await openEventStream(`${s.http}/inspect/events`);
+    try {
+      await stream.next("hello");
+      const auth = object("keyCheck");
+      auth.hookType = HookType.CustomKeyCheck;
+      await s.client.dispatch(auth);
+      const response = object("teapot");
+      response.hookType = HookType.Response;
+      response.response = { $typeName: "coprocess.ResponseObject", statusCode: 200, rawBody: new Uint8Array(), body: "", headers: {}, multivalueHeaders: [] };
+      await s.client.dispatch(response);
+      const allowed = await summaryOf(stream, "keyCheck");
+      assert.equal(allowed.outcome, "allow");
+      assert.equal(allowed.hookType, "CustomKeyCheck");
+      const { call } = await detail(s, allowed.id);
+      assert.deepEqual(call.notes, [
+        'session metadata owner set to "ops"',
+        'session metadata token set to "[redacted]"',
+        'metadata token set to "[redacted]"',
+        "session created: rate, per",
+      ]);
+      const session = (call.reply as { session: { metadata: Record<string, string>; rate: number } }).session;
+      assert.deepEqual(session.metadata, { owner: "ops", token: "[redacted]" }, "the token is masked where the session holds it too");
+      assert.equal(session.rate, 5);
+      const rewritten = await summaryOf(stream, "teapot");
+      assert.equal(rewritten.status, 418);
+      assert.deepEqual((await detail(s, rewritten.id)).call.notes, [
+        "response status: 200 → 418",
+        'response header X-Brewed set to "yes"',
+        'response headers (multivalue) set to [{"key":"X-Brewed","values":["yes"]}]',
+      ]);
+    } finally {
+      stream.close();
+    }
+  });
+
   it("adds the lines that carry the call's trace id, written after it ended", async () => {
     const stream = await openEventStream(`${s.http}/inspect/events`);
     try {

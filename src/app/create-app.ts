@@ -12,7 +12,7 @@ import type { HealthStatus } from "../services/health/health-status.js";
 import { createHttpApi } from "../services/http-api.js";
 import { CallRecorder } from "../services/inspector/call-recorder.js";
 import { createInspectorRoutes, type InspectorRoutes } from "../services/inspector/inspector-routes.js";
-import { formatListenAddress, type ListenAddress } from "../transport/listen-address.js";
+import { formatListenAddress, type ListenAddress, localDialAddress } from "../transport/listen-address.js";
 import { type ConnectionFacts, type RunningServer, startServer } from "../transport/start-server.js";
 import { loadPlugins, pluginFiles } from "../tyk/load-plugins.js";
 import { PluginHost } from "../tyk/plugin-host.js";
@@ -227,7 +227,5 @@ function pluginReloader(config: Config, logger: Logger, plugins: PluginHost): Ap
 
 // Where a person opens the inspector served on an HTTP listener.
 function inspectorUrl(address: ListenAddress): string {
-  if (address.kind === "unix") return `unix://${address.path} /inspect`;
-  const host = address.host === "::" || address.host === "0.0.0.0" ? "127.0.0.1" : address.host;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}/inspect`;
+  return address.kind === "unix" ? `unix://${address.path} /inspect` : `http://${localDialAddress(address)}/inspect`;
 }

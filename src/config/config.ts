@@ -111,6 +111,7 @@ export function parseConfig(
   // a plaintext host or port still opens it.
   const plaintextNamed = [get.optional("host"), get.optional("port")].some((v) => v !== undefined && v !== "");
   const tls = tlsFiles(get.optional("tls-cert"), get.optional("tls-key"), get.optional("tls-client-ca"), tlsListen.length > 0);
+  const inspect = get.flag("inspect");
   const config: Config = {
     listen:
       listen !== undefined && listen.length > 0
@@ -133,9 +134,9 @@ export function parseConfig(
     workers: parseWorkers(get.text("workers")),
     tlsListen,
     tls,
-    httpListen: (get.list("http-listen") ?? (get.flag("inspect") ? [defaultInspectorListen] : [])).map(parseListenAddress),
+    httpListen: (get.list("http-listen") ?? (inspect ? [defaultInspectorListen] : [])).map(parseListenAddress),
     metrics: get.on("metrics"),
-    inspector: get.flag("inspect") ? { token: get.optional("inspect-token"), calls: inspectCalls(get.text("inspect-calls")) } : undefined,
+    inspector: inspect ? { token: get.optional("inspect-token"), calls: parseCount("inspect calls", get.text("inspect-calls"), 10_000) } : undefined,
     users: usersStore(get),
     unixSocketGroup: socketGroup(get.optional("unix-socket-group")),
     limits: {
@@ -165,13 +166,6 @@ export function parseConfig(
   }
   checkInspector(config);
   return config;
-}
-
-function inspectCalls(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 10_000) {
-    throw new Error(`invalid inspect calls "${value}": expected a whole number from 1 to 10000`);
-  }
-  return Number(value);
 }
 
 // The inspector shows request data (credentials masked, the rest as sent):
@@ -319,10 +313,10 @@ function tlsFiles(certFile: string | undefined, keyFile: string | undefined, cli
   return clientCaFile === undefined ? { certFile, keyFile } : { certFile, keyFile, clientCaFile };
 }
 
-// A positive whole number within HTTP/2's 31-bit settings range.
-function parseCount(what: string, value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 2 ** 31 - 1) {
-    throw new Error(`invalid ${what} "${value}": expected a whole number from 1 to ${2 ** 31 - 1}`);
+// A positive whole number up to `max` (by default HTTP/2's 31-bit settings range).
+function parseCount(what: string, value: string, max = 2 ** 31 - 1): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new Error(`invalid ${what} "${value}": expected a whole number from 1 to ${max}`);
   }
   return Number(value);
 }

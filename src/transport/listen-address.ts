@@ -32,6 +32,15 @@ export function formatListenAddress(address: ListenAddress): string {
 }
 
 /**
+ * The HOST:PORT a client on this machine dials to reach a TCP listen
+ * address: a wildcard (`::`, `0.0.0.0`) is reached on 127.0.0.1.
+ */
+export function localDialAddress(address: Extract<ListenAddress, { kind: "tcp" }>): string {
+  const host = address.host === "::" || address.host === "0.0.0.0" || address.host === "" ? "127.0.0.1" : address.host;
+  return formatListenAddress({ kind: "tcp", host, port: address.port });
+}
+
+/**
  * Whether only this machine can reach the address: a unix socket, or a TCP
  * host on the loopback interface (127.0.0.0/8, ::1, localhost).
  */

@@ -8,7 +8,7 @@ import { LogTap } from "../../src/observability/log-tap.js";
 import type { CallDetail, CallSummary } from "../../src/services/inspector/recorded-call.js";
 import { loadPlugins } from "../../src/tyk/load-plugins.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { openEventStream } from "../helpers/event-stream.js";
+import { type EventStreamClient, openEventStream } from "../helpers/event-stream.js";
 import { tappedLogger } from "../helpers/loggers.js";
 import { repoPath } from "../helpers/paths.js";
 import { GatewayClient } from "../helpers/tyk-gateway.js";
@@ -80,8 +80,19 @@ function getWithHost(url: string, host: string, headOnly = false): Promise<{ sta
   });
 }
 
+/** Runs `fn` with a page's event stream open (its hello read), then closes it. */
+async function watching(s: Inspected, fn: (stream: EventStreamClient) => Promise<void>): Promise<void> {
+  const stream = await openEventStream(`${s.http}/inspect/events`);
+  try {
+    await stream.next("hello");
+    await fn(stream);
+  } finally {
+    stream.close();
+  }
+}
+
 const callNamed = (hookName: string) => (data: unknown) => (data as CallSummary[]).some((c) => c.hookName === hookName);
-const summaryOf = async (stream: Awaited<ReturnType<typeof openEventStream>>, hookName: string) =>
+const summaryOf = async (stream: EventStreamClient, hookName: string) =>
   ((await stream.next("calls", callNamed(hookName))) as CallSummary[]).find((c) => c.hookName === hookName)!;
 
 describe("the call inspector", () => {
@@ -111,9 +122,7 @@ describe("the call inspector", () => {
   });
 
   it("shows a call made while a page is open: what the plugin changed, credentials masked, its log lines and replay commands", async () => {
-    const stream = await openEventStream(`${s.http}/inspect/events`);
-    try {
-      await stream.next("hello");
+    await watching(s, async (stream) => {
       await s.client.dispatch(object("addUser"));
       const summary = await summaryOf(stream, "addUser");
       assert.equal(summary.plugin, "inspector-test");
@@ -141,15 +150,11 @@ describe("the call inspector", () => {
       assert.match(replay.grpcurl!, /^grpcurl -plaintext -d @ 127\.0\.0\.1:\d+ coprocess\.Dispatcher\/Dispatch <<'JSON'\n\{.*\}\nJSON$/);
       assert.match(replay.client!, /^pnpm client dispatch --server http:\/\/127\.0\.0\.1:\d+ --file - <<'JSON'\n/);
       assert.match(replay.warning!, /credentials are masked/);
-    } finally {
-      stream.close();
-    }
+    });
   });
 
   it("names each outcome: reject with its status, error, timeout, and an asynchronous hook's lines", async () => {
-    const stream = await openEventStream(`${s.http}/inspect/events`);
-    try {
-      await stream.next("hello");
+    await watching(s, async (stream) => {
       await s.client.dispatch(object("blockDeletes", "orders", "DELETE"));
       await assert.rejects(s.client.dispatch(object("throws")), /plugin "inspector-test" failed/);
       await assert.rejects(s.client.dispatch(object("overruns")), /exceeded its 300 ms budget/);
@@ -174,15 +179,11 @@ describe("the call inspector", () => {
       );
       const failed = await detail(s, thrown.id);
       assert.ok(failed.logs.some((l) => l.msg === "plugin failed"));
-    } finally {
-      stream.close();
-    }
+    });
   });
 
   it("shows the session a custom-auth hook made, masked, and a Response hook's status and headers", async () => {
-    const stream = await openEventStream(`${s.http}/inspect/events`);
-    try {
-      await stream.next("hello");
+    await watching(s, async (stream) => {
       const auth = object("keyCheck");
       auth.hookType = HookType.CustomKeyCheck;
       await s.client.dispatch(auth);
@@ -210,15 +211,11 @@ describe("the call inspector", () => {
         'response header X-Brewed set to "yes"',
         'response headers (multivalue) set to [{"key":"X-Brewed","values":["yes"]}]',
       ]);
-    } finally {
-      stream.close();
-    }
+    });
   });
 
   it("adds the lines that carry the call's trace id, written after it ended", async () => {
-    const stream = await openEventStream(`${s.http}/inspect/events`);
-    try {
-      await stream.next("hello");
+    await watching(s, async (stream) => {
       const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
       await s.client.dispatch(object("addUser"), { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
       const summary = await summaryOf(stream, "addUser");
@@ -228,9 +225,7 @@ describe("the call inspector", () => {
         logs.some((l) => l.msg === "rpc ok" && l.traceId === traceId),
         `the server's line about the call, written after it: ${JSON.stringify(logs)}`,
       );
-    } finally {
-      stream.close();
-    }
+    });
   });
 
   it("clears on POST /inspect/clear, which needs the page's header", async () => {

@@ -13,7 +13,7 @@ import type { DispatchObserver, HookReport } from "../../tyk/dispatch-observer.j
 import { maskUrl } from "../../tyk/mask.js";
 import { deferredObjectMark } from "../../tyk/object-log.js";
 import { isPromiseLike, type MaybePromise } from "../../util/maybe-promise.js";
-import { type CallDetail, type CallSummary, callContents } from "./recorded-call.js";
+import { type CallContents, type CallDetail, type CallSummary, callContents } from "./recorded-call.js";
 import { type ReplayTarget, replayCommands } from "./replay-commands.js";
 
 /** Someone with the page open: gets the summaries of calls as they end, a batch at a time. */
@@ -31,7 +31,7 @@ export interface CallRecorderOptions {
   readonly logger: Logger;
   /** Where the log lines of recorded calls are read from; without it calls have no log lines. */
   readonly logTap?: LogTap;
-  /** Upper bound of everything kept, in bytes of JSON text (oldest calls go first). */
+  /** Upper bound of everything kept (Objects' bytes, JSON text, log lines), in bytes; the oldest calls go first. */
   readonly maxBytes?: number;
 }
 
@@ -128,18 +128,22 @@ export class CallRecorder implements DispatchObserver {
   detail(id: number): string | undefined {
     const r = this.#kept.find((k) => k.id === id);
     if (r === undefined) return undefined;
-    let text = r.detail;
-    if (text === undefined) {
+    let text: string;
+    let shown: Pick<CallContents, "received" | "cut">;
+    if (r.detail !== undefined) {
+      text = r.detail;
+      shown = JSON.parse(text) as CallDetail;
+    } else {
       // (Bytes this recorder encoded or the fast path decoded: they decode again.)
-      const received = toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!));
       const reply = r.summary.error !== null ? undefined : toJson(ObjectSchema, fromBinary(ObjectSchema, r.reply ?? r.bytes!));
-      text = this.#detailText(r, received, reply);
+      const contents = this.#contents(toJson(ObjectSchema, fromBinary(ObjectSchema, r.bytes!)), reply);
+      text = JSON.stringify({ ...r.summary, ...contents } satisfies CallDetail);
+      shown = contents;
     }
-    const detail = JSON.parse(text) as CallDetail;
     const replay = replayCommands(
-      detail.received,
+      shown.received,
       this.#target,
-      detail.cut.some((c) => c.side === "received"),
+      shown.cut.some((c) => c.side === "received"),
     );
     return `{"call":${text},"logs":[${r.logs.join(",")}],"logsDropped":${r.logsDropped},"replay":${JSON.stringify(replay)}}`;
   }
@@ -229,7 +233,8 @@ export class CallRecorder implements DispatchObserver {
       } else {
         const received = r.receivedJson!;
         r.receivedJson = undefined;
-        r.detail = this.#detailText(r, received, reply === undefined ? undefined : sent === undefined ? structuredClone(received) : toJson(ObjectSchema, sent));
+        const replyJson = reply === undefined ? undefined : sent === undefined ? structuredClone(received) : toJson(ObjectSchema, sent);
+        r.detail = JSON.stringify({ ...r.summary, ...this.#contents(received, replyJson) } satisfies CallDetail);
         r.size = r.detail.length;
       }
       this.#keep(r);
@@ -238,9 +243,9 @@ export class CallRecorder implements DispatchObserver {
     }
   }
 
-  // The CallDetail's JSON text from the Objects' JSON (fresh documents: masked in place).
-  #detailText(r: Recording, received: ObjectJson, reply: ObjectJson | undefined): string {
-    return JSON.stringify({ ...r.summary, ...callContents(received, reply ?? null, this.#options.logSecrets) } satisfies CallDetail);
+  // What the Objects' JSON shows (fresh documents: masked in place).
+  #contents(received: ObjectJson, reply: ObjectJson | undefined): CallContents {
+    return callContents(received, reply ?? null, this.#options.logSecrets);
   }
 
   #keep(r: Recording): void {

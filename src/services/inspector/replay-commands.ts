@@ -1,6 +1,6 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { redacted } from "../../rpc/metadata.js";
-import type { ListenAddress } from "../../transport/listen-address.js";
+import { type ListenAddress, localDialAddress } from "../../transport/listen-address.js";
 
 /** Shell commands that send an Object again, to this server's gRPC listener. */
 export interface ReplayCommands {
@@ -35,7 +35,7 @@ export function replayCommands(object: JsonValue, target: ReplayTarget, cut: boo
     : null;
   const tcp = target.plaintext.find((a) => a.kind === "tcp");
   if (tcp?.kind === "tcp") {
-    const hostPort = reachable(tcp);
+    const hostPort = localDialAddress(tcp);
     return {
       grpcurl: `grpcurl -plaintext -d @ ${hostPort} ${method} ${doc}`,
       client: `pnpm client dispatch --server http://${hostPort} --file - ${doc}`,
@@ -52,7 +52,7 @@ export function replayCommands(object: JsonValue, target: ReplayTarget, cut: boo
   }
   const tls = target.tls.find((a) => a.kind === "tcp");
   if (tls?.kind === "tcp") {
-    const hostPort = reachable(tls);
+    const hostPort = localDialAddress(tls);
     return {
       grpcurl: `grpcurl -insecure -d @ ${hostPort} ${method} ${doc}`,
       client: `pnpm client dispatch --server https://${hostPort} --tls-ca CA.pem --file - ${doc}`,
@@ -60,10 +60,4 @@ export function replayCommands(object: JsonValue, target: ReplayTarget, cut: boo
     };
   }
   return { unavailable: "the server has no TCP or unix socket gRPC listener to send it to" };
-}
-
-// A wildcard address is reached on the loopback interface.
-function reachable(address: Extract<ListenAddress, { kind: "tcp" }>): string {
-  const host = address.host === "::" || address.host === "0.0.0.0" || address.host === "" ? "127.0.0.1" : address.host;
-  return host.includes(":") ? `[${host}]:${address.port}` : `${host}:${address.port}`;
 }
